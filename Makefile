@@ -1,0 +1,175 @@
+# ssed - Server-Sent Events broker and clients.
+# GNU make. Everything below "Configuration" may be set on the command line
+# or in the environment; CFLAGS, CPPFLAGS and LDFLAGS add to ours.
+
+# ---- Configuration
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DESTDIR     ?=
+
+CC          ?= cc
+AR          ?= ar
+PKG_CONFIG  ?= pkg-config
+INSTALL     ?= install
+BATS        ?= bats
+CLANG       ?= clang
+FUZZ_SECONDS ?= 60
+WERROR      ?= -Werror
+
+# Build outputs: objects in $(O), programs in $(B). The sanitizer build
+# uses its own pair so the two never mix.
+O ?= build
+B ?= bin
+
+# ---- Flags (internal)
+SSE_WARN    = -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wpointer-arith -Wformat=2
+SSE_CFLAGS  = -std=c17 -O2 -g $(SSE_WARN) -MMD -MP
+SSE_CPPFLAGS = -D_GNU_SOURCE -Ilib -Icmd/common
+LIB_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -Ilib
+
+# pkg-config runs when a recipe needs it, so a missing -dev package is
+# reported by name (see need-pkg) and .ci/deps.sh can install it first.
+MHD_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS    = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
+CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS   = $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
+need-pkg = @$(PKG_CONFIG) --exists $(1) 2>/dev/null || { \
+	echo "make: error: $(1) not found by $(PKG_CONFIG): install the Debian package $(2)" \
+	     "(or run 'make check' or 'make run', which install it)" >&2; exit 1; }
+
+# ---- Sources
+LIB_SRC  = lib/buf.c lib/frame.c lib/parse.c
+SSED_SRC = $(wildcard cmd/ssed/*.c)
+COMMON_SRC = $(wildcard cmd/common/*.c)
+PUB_SRC  = $(wildcard cmd/sse-pub/*.c) $(COMMON_SRC)
+CAT_SRC  = $(wildcard cmd/sse-cat/*.c) $(COMMON_SRC)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+LIBSSE   = $(O)/libsse.a
+PROGS    = $(B)/ssed $(B)/sse-pub $(B)/sse-cat
+UNITS    = $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+MANPAGES = $(wildcard man/*.1 man/*.7)
+
+# `make check` and `make run` install missing Debian packages before
+# anything is compiled; a plain `make` only names what is missing.
+DEPS_SET = $(if $(filter check% sanitize bench fuzz,$(MAKECMDGOALS)),$(if $(filter bench,$(MAKECMDGOALS)),bench,check),$(if $(filter run,$(MAKECMDGOALS)),build,))
+DEPS_FIRST = $(if $(DEPS_SET),deps,)
+
+.PHONY: all check check-unit check-bats check-man check-install run install \
+        uninstall clean sanitize fuzz bench deps
+
+all: lib/libsse.a $(PROGS)
+
+deps:
+	@.ci/deps.sh $(DEPS_SET)
+
+# The library's canonical place is lib/libsse.a; it is built in $(O).
+lib/libsse.a: $(LIBSSE)
+	@if [ "$(O)" = build ]; then cp $(LIBSSE) $@; fi
+
+$(LIBSSE): $(call obj,$(LIB_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(O)/lib/%.o: lib/%.c | $(DEPS_FIRST)
+	@mkdir -p $(@D)
+	$(CC) $(SSE_CFLAGS) $(LIB_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(O)/cmd/ssed/%.o: cmd/ssed/%.c | $(DEPS_FIRST)
+	$(call need-pkg,libmicrohttpd,libmicrohttpd-dev)
+	@mkdir -p $(@D)
+	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(MHD_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(O)/cmd/%.o: cmd/%.c | $(DEPS_FIRST)
+	$(call need-pkg,libcurl,libcurl4-openssl-dev)
+	@mkdir -p $(@D)
+	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(CURL_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
+	@mkdir -p $(@D)
+	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/ssed: $(call obj,$(SSED_SRC)) $(LIBSSE)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lpthread
+
+$(B)/sse-pub: $(call obj,$(PUB_SRC)) $(LIBSSE)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CURL_LIBS)
+
+$(B)/sse-cat: $(call obj,$(CAT_SRC)) $(LIBSSE)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CURL_LIBS)
+
+$(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+# ---- Tests. tests/run.sh runs the suites given and prints the totals.
+# Man-page lint and the install round trip are bats files of their own.
+check: all $(UNITS)
+	@O=$(O) B=$(B) BATS=$(BATS) tests/run.sh unit bats
+
+check-unit: $(UNITS)
+	@O=$(O) B=$(B) tests/run.sh unit
+
+check-bats: all
+	@O=$(O) B=$(B) BATS=$(BATS) tests/run.sh bats
+
+check-man:
+	@BATS=$(BATS) tests/run.sh bats tests/50-man.bats
+
+check-install: all
+	@B=$(B) BATS=$(BATS) tests/run.sh bats tests/51-install.bats
+
+# An AddressSanitizer + UndefinedBehaviorSanitizer build of everything,
+# then the whole suite against it.
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+sanitize:
+	$(MAKE) O=build/san B=build/san/bin CFLAGS="$(SAN_FLAGS) $(CFLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" check
+
+# libFuzzer + ASan + UBSan on the parser, for FUZZ_SECONDS over the corpus.
+fuzz: | $(DEPS_FIRST)
+	@command -v $(CLANG) >/dev/null || { echo "make: error: fuzz needs clang (Debian package clang)" >&2; exit 1; }
+	@mkdir -p build/fuzz/corpus
+	$(CLANG) -std=c17 -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o build/fuzz/fuzz_parse tests/fuzz/fuzz_parse.c $(LIB_SRC)
+	build/fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus
+
+bench: all
+	@bench/run.sh
+
+run: all
+	$(B)/ssed
+
+# ---- Install
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(INSTALL) -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
+	$(if $(wildcard man/*.1),$(INSTALL) -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1)
+	$(if $(wildcard man/*.7),$(INSTALL) -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7)
+	$(if $(wildcard completions/*.bash),for f in $(wildcard completions/*.bash); do \
+		$(INSTALL) -m 644 $$f $(DESTDIR)$(BASHCOMPDIR)/$$(basename $$f .bash); done)
+	$(if $(wildcard completions/_*),$(INSTALL) -m 644 $(wildcard completions/_*) $(DESTDIR)$(ZSHCOMPDIR))
+	$(if $(wildcard completions/*.fish),$(INSTALL) -m 644 $(wildcard completions/*.fish) $(DESTDIR)$(FISHCOMPDIR))
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,ssed sse-pub sse-cat)
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(wildcard man/*.7)))
+	rm -f $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(basename $(notdir $(wildcard completions/*.bash))))
+	rm -f $(addprefix $(DESTDIR)$(ZSHCOMPDIR)/,$(notdir $(wildcard completions/_*)))
+	rm -f $(addprefix $(DESTDIR)$(FISHCOMPDIR)/,$(notdir $(wildcard completions/*.fish)))
+
+clean:
+	rm -rf build bin lib/libsse.a tests/.out
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -95,7 +95,7 @@ $(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/ssed: $(call obj,$(SSED_SRC)) $(LIBSSE)
+$(B)/ssed: $(call obj,$(SSED_SRC) $(COMMON_SRC)) $(LIBSSE)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lpthread
 

@@ -126,9 +126,22 @@ size_t sse_frame_size(const struct sse_event *ev)
 	return frame_size(ev, retry, &rlen);
 }
 
+static char *write_event(char *o, const struct sse_event *ev, const char *retry, size_t rlen)
+{
+	if(ev->id)
+		o = put_lines(o, "id", 2, ev->id, ev->id_len);
+	if(ev->event && ev->event_len)
+		o = put_lines(o, "event", 5, ev->event, ev->event_len);
+	if(rlen)
+		o = put_lines(o, "retry", 5, retry, rlen);
+	o = put_lines(o, "data", 4, ev->data ? ev->data : "", ev->data ? ev->data_len : 0);
+	*o++ = '\n';
+	return o;
+}
+
 int sse_frame_event(struct sse_buf *out, const struct sse_event *ev)
 {
-	char retry[24], *o;
+	char retry[24];
 	size_t total, rlen;
 	int rc;
 
@@ -141,18 +154,28 @@ int sse_frame_event(struct sse_buf *out, const struct sse_event *ev)
 	rc = sse_buf_reserve(out, total);
 	if(rc)
 		return rc;
-	o = out->data + out->len;
-	if(ev->id)
-		o = put_lines(o, "id", 2, ev->id, ev->id_len);
-	if(ev->event && ev->event_len)
-		o = put_lines(o, "event", 5, ev->event, ev->event_len);
-	if(rlen)
-		o = put_lines(o, "retry", 5, retry, rlen);
-	o = put_lines(o, "data", 4, ev->data ? ev->data : "", ev->data ? ev->data_len : 0);
-	*o++ = '\n';
+	write_event(out->data + out->len, ev, retry, rlen);
 	out->len += total;
 	out->data[out->len] = '\0';
 	return 0;
+}
+
+long long sse_frame_write(char *dst, size_t size, const struct sse_event *ev)
+{
+	char retry[24];
+	size_t total, rlen;
+	int rc;
+
+	if(!dst)
+		return SSE_EINVAL;
+	rc = validate(ev);
+	if(rc)
+		return rc;
+	total = frame_size(ev, retry, &rlen);
+	if(total > size)
+		return SSE_ETOOBIG;
+	write_event(dst, ev, retry, rlen);
+	return (long long)total;
 }
 
 int sse_frame_comment(struct sse_buf *out, const char *text, size_t len)

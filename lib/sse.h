@@ -117,6 +117,14 @@ size_t sse_frame_size(const struct sse_event *ev);
 int sse_frame_event(struct sse_buf *out, const struct sse_event *ev);
 
 /*
+ * sse_frame_write - write the wire form of ev into dst, which has room for
+ * size bytes (sse_frame_size() tells how many are needed). No NUL is added.
+ * Returns the number of bytes written, or SSE_EFIELD, SSE_EINVAL or
+ * SSE_ETOOBIG (dst too small; nothing is written on any error).
+ */
+long long sse_frame_write(char *dst, size_t size, const struct sse_event *ev);
+
+/*
  * sse_frame_comment - append text as comment lines (": text"), one per line
  * of text (LF, CR and CRLF split), then no blank line: a comment dispatches
  * nothing. Empty text gives ":\n". Returns 0, SSE_ETOOBIG or SSE_ENOMEM.

@@ -231,6 +231,18 @@ int main(void)
 	       "frame: an event past the buffer's cap is refused whole");
 	sse_buf_free(&b);
 
+	{
+		char dst[32];
+		long long n;
+
+		ev = ev_of("1", NULL, "ab", -1);
+		n = sse_frame_write(dst, sizeof(dst), &ev);
+		tap_ok(n == 16 && !memcmp(dst, "id: 1\ndata: ab\n\n", 16),
+		       "frame: write into a caller's memory");
+		tap_ok(sse_frame_write(dst, 15, &ev) == SSE_ETOOBIG,
+		       "frame: write refuses memory one byte short");
+	}
+
 	sse_buf_init(&b, 1 << 10);
 	sse_frame_comment(&b, "hi", 2);
 	sse_frame_comment(&b, "", 0);

@@ -1,0 +1,726 @@
+/*
+ * http.c - libmicrohttpd glue: routing, replies, publishing, streams.
+ *
+ * Streams follow the pattern in shared/notes/libmicrohttpd.md: one
+ * callback response per subscriber; the content reader asks the hub for
+ * bytes and, when there are none, the hub parks the connection with
+ * MHD_suspend_connection under its lock; a publish resumes it. Uploads
+ * are consumed whole on every call and kept in our own capped buffers.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "ssed.h"
+
+enum req_kind { REQ_PUB_ONE, REQ_PUB_STREAM, REQ_FAILED, REQ_DONE };
+
+/* What a failed upload may still send before ssed closes it instead of
+ * reading on to the end to reply. */
+#define DISCARD_MAX (64u << 20)
+
+/* State of a request that spans several handler calls (a POST). */
+struct req {
+	enum req_kind kind;
+	struct http_ctx *ctx;
+	struct MHD_Connection *conn;
+	char topic[HUB_TOPIC_MAX + 1];
+	size_t tlen;
+	char *id, *type;           /* from the query, NULL when absent */
+	size_t id_len, type_len;
+	struct sse_buf body;
+	struct sse_parser *parser;
+	unsigned long published;
+	int bad;                   /* a stream event that could not publish */
+	unsigned status;           /* REQ_FAILED: the reply to send at the end */
+	const char *why;
+	size_t discarded;
+};
+
+struct stream {
+	struct hub *hub;
+	struct hub_sub *sub;
+};
+
+/* ---- replies */
+
+static void add_cors(struct http_ctx *x, struct MHD_Response *r)
+{
+	if(x->cfg->cors)
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", x->cfg->cors);
+}
+
+/* -v: the reply's status and reason (http_request logged the request). */
+static void log_req(struct MHD_Connection *c, unsigned status, const char *note)
+{
+	(void)c;
+	notef("-> %u %s", status, note);
+}
+
+/*
+ * reply - a text/plain reply: text then a newline. hdr/val add one more
+ * header when hdr is not NULL.
+ */
+static enum MHD_Result reply(struct http_ctx *x, struct MHD_Connection *c, unsigned status,
+			     const char *text, const char *hdr, const char *val)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	char body[512];
+	int n;
+
+	n = snprintf(body, sizeof(body), "%s\n", text);
+	if(n < 0 || (size_t)n >= sizeof(body))
+		n = (int)sizeof(body) - 1;
+	r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+	if(!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+	if(hdr)
+		MHD_add_response_header(r, hdr, val);
+	add_cors(x, r);
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	log_req(c, status, text);
+	return rc;
+}
+
+static enum MHD_Result reply_static(struct http_ctx *x, struct MHD_Connection *c,
+				    const char *type, const char *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+	if(!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	add_cors(x, r);
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	log_req(c, MHD_HTTP_OK, type);
+	return rc;
+}
+
+static enum MHD_Result method_not_allowed(struct http_ctx *x, struct MHD_Connection *c,
+					  const char *allow)
+{
+	return reply(x, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "Allow", allow);
+}
+
+static enum MHD_Result preflight(struct http_ctx *x, struct MHD_Connection *c, const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if(!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Allow", allow);
+	if(x->cfg->cors) {
+		add_cors(x, r);
+		MHD_add_response_header(r, "Access-Control-Allow-Methods", allow);
+		MHD_add_response_header(r, "Access-Control-Allow-Headers",
+					"Authorization, Content-Type, Last-Event-ID, Cache-Control");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+	}
+	rc = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+	MHD_destroy_response(r);
+	log_req(c, MHD_HTTP_NO_CONTENT, "preflight");
+	return rc;
+}
+
+/* ---- small helpers */
+
+/* Compare in time that depends only on the lengths. */
+static int token_eq(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b), i;
+	unsigned char d = (unsigned char)(alen != blen);
+
+	for(i = 0; i < alen; i++)
+		d |= (unsigned char)(a[i] ^ b[i < blen ? i : 0]);
+	return d == 0 && blen > 0;
+}
+
+/*
+ * auth - 0 when the request may go on; otherwise a 401 or 403 is queued
+ * and *rc holds the handler's answer. query_key also accepts the token in
+ * the query (EventSource cannot set headers).
+ */
+static int auth(struct http_ctx *x, struct MHD_Connection *c, const char *token,
+		const char *query_key, enum MHD_Result *rc)
+{
+	const char *h, *q = NULL;
+
+	if(!token || x->is_unix)
+		return 0;
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if(query_key)
+		q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, query_key);
+	if(h && !strncasecmp(h, "Bearer ", 7)) {
+		h += 7;
+		if(token_eq(h, strlen(h), token))
+			return 0;
+	} else if(q) {
+		if(token_eq(q, strlen(q), token))
+			return 0;
+		h = q;
+	} else {
+		h = NULL;
+	}
+	if(!h)
+		*rc = reply(x, c, MHD_HTTP_UNAUTHORIZED, "a bearer token is required",
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	else
+		*rc = reply(x, c, MHD_HTTP_FORBIDDEN, "wrong token", NULL, NULL);
+	return -1;
+}
+
+/* A query value with its length (it may hold NUL after unescaping). */
+static const char *query_n(struct MHD_Connection *c, const char *key, size_t *len)
+{
+	const char *v = NULL;
+
+	*len = 0;
+	if(MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, key, strlen(key),
+					 &v, len) != MHD_YES)
+		return NULL;
+	return v ? v : "";
+}
+
+/* ---- publishing */
+
+static const char *hub_why(int rc)
+{
+	switch(rc) {
+	case HUB_EBUSY: return "too many topics";
+	case HUB_EFIELD: return "bad id or event type";
+	default: return "out of memory";
+	}
+}
+
+static unsigned hub_status(int rc)
+{
+	switch(rc) {
+	case HUB_EBUSY: return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case HUB_EFIELD: return MHD_HTTP_BAD_REQUEST;
+	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+/* One event of a text/event-stream upload: publish it as it completes. */
+static int on_stream_event(void *ud, const struct sse_parsed *ev)
+{
+	struct req *r = ud;
+	struct sse_event e;
+	char id[HUB_ID_MAX + 1];
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	if(ev->has_id && ev->id_len) {
+		e.id = ev->id;
+		e.id_len = ev->id_len;
+	}
+	if(!(ev->type_len == 7 && !memcmp(ev->type, "message", 7))) {
+		e.event = ev->type;
+		e.event_len = ev->type_len;
+	}
+	e.data = ev->data;
+	e.data_len = ev->data_len;
+	e.retry = -1;
+	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, id);
+	if(rc) {
+		r->bad = rc;
+		return 1;  /* stop the parser */
+	}
+	r->published++;
+	return 0;
+}
+
+static enum MHD_Result pub_finish_one(struct req *r)
+{
+	struct sse_event e;
+	char id[HUB_ID_MAX + 1];
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	e.id = r->id;
+	e.id_len = r->id_len;
+	e.event = r->type;
+	e.event_len = r->type_len;
+	e.data = r->body.data ? r->body.data : "";
+	e.data_len = r->body.len;
+	e.retry = -1;
+	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, id);
+	r->kind = REQ_DONE;
+	if(rc)
+		return reply(r->ctx, r->conn, hub_status(rc), hub_why(rc), NULL, NULL);
+	return reply(r->ctx, r->conn, MHD_HTTP_OK, id, NULL, NULL);
+}
+
+/*
+ * A publish failed while its body was arriving. libmicrohttpd 0.9.75 takes
+ * a reply only before the body or after it, so a single event's body is
+ * read on (and dropped) to reply at its end. A stream upload is closed at
+ * once instead: it may never end (tail -f), and its sender must not go on
+ * sending into nothing; the events before the failure stay published.
+ */
+static enum MHD_Result pub_fail(struct req *r, unsigned status, const char *why)
+{
+	if(r->kind == REQ_PUB_STREAM) {
+		notef("closing a publish on %s after %lu event(s): %s", r->topic, r->published, why);
+		r->kind = REQ_DONE;
+		return MHD_NO;
+	}
+	r->kind = REQ_FAILED;
+	r->status = status;
+	r->why = why;
+	sse_buf_free(&r->body);
+	return MHD_YES;
+}
+
+static enum MHD_Result pub_data(struct req *r, const char *data, size_t *size)
+{
+	size_t n = *size;
+	int rc;
+
+	*size = 0;  /* always consume everything (see the notes, §7g) */
+	if(r->kind == REQ_FAILED) {
+		r->discarded += n;
+		return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+	}
+	if(r->kind == REQ_DONE)
+		return MHD_YES;
+	if(r->kind == REQ_PUB_ONE) {
+		if(sse_buf_append(&r->body, data, n) == SSE_ETOOBIG)
+			return pub_fail(r, MHD_HTTP_CONTENT_TOO_LARGE, "body too large (see --max-body)");
+		return MHD_YES;
+	}
+	rc = sse_parser_feed(r->parser, data, n);
+	if(rc == SSE_EABORT)
+		return pub_fail(r, hub_status(r->bad), hub_why(r->bad));
+	if(rc == SSE_ETOOBIG)
+		return pub_fail(r, MHD_HTTP_CONTENT_TOO_LARGE, "event or line too large (see --max-body)");
+	if(rc)
+		return pub_fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, sse_strerror(rc));
+	return MHD_YES;
+}
+
+static enum MHD_Result pub_end(struct req *r)
+{
+	char text[32];
+
+	if(r->kind == REQ_DONE)
+		return MHD_YES;
+	if(r->kind == REQ_FAILED) {
+		r->kind = REQ_DONE;
+		return reply(r->ctx, r->conn, r->status, r->why, NULL, NULL);
+	}
+	if(r->kind == REQ_PUB_ONE)
+		return pub_finish_one(r);
+	sse_parser_end(r->parser);  /* an unterminated last event is dropped */
+	r->kind = REQ_DONE;
+	snprintf(text, sizeof(text), "%lu", r->published);
+	return reply(r->ctx, r->conn, MHD_HTTP_OK, text, NULL, NULL);
+}
+
+static void req_free(struct req *r)
+{
+	if(!r)
+		return;
+	sse_buf_free(&r->body);
+	sse_parser_free(r->parser);
+	free(r->id);
+	free(r->type);
+	free(r);
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if(d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* The first call of a publish: check it all, then wait for the body. */
+static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
+				 const char *topic, size_t tlen, void **req_cls)
+{
+	const char *ct, *cl, *v;
+	enum MHD_Result rc;
+	struct req *r;
+	size_t n;
+
+	if(auth(x, c, x->cfg->publish_token, NULL, &rc))
+		return rc;
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	r = calloc(1, sizeof(*r));
+	if(!r)
+		return MHD_NO;
+	r->ctx = x;
+	r->conn = c;
+	memcpy(r->topic, topic, tlen);
+	r->tlen = tlen;
+	*req_cls = r;
+	if(ct && !strncasecmp(ct, "text/event-stream", 17)) {
+		struct sse_callbacks cb = { on_stream_event, NULL, NULL, r };
+
+		r->kind = REQ_PUB_STREAM;
+		r->parser = sse_parser_new(&cb, x->cfg->max_body + 64, x->cfg->max_body);
+		if(!r->parser)
+			return MHD_NO;
+		/* A quiet publisher (tail -f) must not be timed out. */
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0);
+		return MHD_YES;
+	}
+	r->kind = REQ_PUB_ONE;
+	if(cl && strtoull(cl, NULL, 10) > x->cfg->max_body) {
+		r->kind = REQ_DONE;
+		return reply(x, c, MHD_HTTP_CONTENT_TOO_LARGE,
+			     "body too large (see --max-body)", NULL, NULL);
+	}
+	sse_buf_init(&r->body, x->cfg->max_body);
+	v = query_n(c, "id", &n);
+	if(v) {
+		if(n == 0 || n > HUB_ID_MAX || sse_check_field(v, n, 1)) {
+			r->kind = REQ_DONE;
+			return reply(x, c, MHD_HTTP_BAD_REQUEST,
+				     "bad id: 1 to 256 bytes without CR, LF or NUL", NULL, NULL);
+		}
+		r->id = dup_n(v, n);
+		r->id_len = n;
+	}
+	v = query_n(c, "event", &n);
+	if(v && n) {
+		if(n > HUB_ID_MAX || memchr(v, '\0', n) || sse_check_field(v, n, 0)) {
+			r->kind = REQ_DONE;
+			return reply(x, c, MHD_HTTP_BAD_REQUEST,
+				     "bad event type: at most 256 bytes without CR, LF or NUL",
+				     NULL, NULL);
+		}
+		r->type = dup_n(v, n);
+		r->type_len = n;
+	}
+	if((r->id_len && !r->id) || (r->type_len && !r->type))
+		return MHD_NO;
+	return MHD_YES;
+}
+
+static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
+{
+	struct sse_event e;
+	char id[HUB_ID_MAX + 1];
+	enum MHD_Result rc;
+	const char *msg;
+	size_t n;
+	int hrc;
+
+	if(auth(x, c, x->cfg->publish_token, NULL, &rc))
+		return rc;
+	msg = query_n(c, "msg", &n);
+	if(!msg)
+		return reply(x, c, MHD_HTTP_BAD_REQUEST, "missing msg", NULL, NULL);
+	if(n > x->cfg->max_body)
+		return reply(x, c, MHD_HTTP_CONTENT_TOO_LARGE, "msg too large", NULL, NULL);
+	memset(&e, 0, sizeof(e));
+	e.data = msg;
+	e.data_len = n;
+	e.retry = -1;
+	hrc = hub_publish(x->hub, "default", 7, &e, id);
+	if(hrc)
+		return reply(x, c, hub_status(hrc), hub_why(hrc), NULL, NULL);
+	return reply(x, c, MHD_HTTP_OK, id, NULL, NULL);
+}
+
+/* ---- subscribing */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	ssize_t n;
+
+	(void)pos;
+	n = hub_read(s->hub, s->sub, buf, max);
+	return n == HUB_READ_END ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	hub_unsubscribe(s->hub, s->sub);
+	free(s);
+}
+
+void http_suspend(void *conn)
+{
+	MHD_suspend_connection(conn);
+}
+
+void http_resume(void *conn)
+{
+	MHD_resume_connection(conn);
+}
+
+struct topics {
+	const char *name[HUB_SUB_TOPICS_MAX];
+	size_t len[HUB_SUB_TOPICS_MAX];
+	size_t n;
+	int bad;                   /* 1: a bad name, 2: too many */
+};
+
+static void add_topic(struct topics *t, const char *name, size_t len)
+{
+	size_t i;
+
+	if(!hub_topic_ok(name, len)) {
+		t->bad = t->bad ? t->bad : 1;
+		return;
+	}
+	for(i = 0; i < t->n; i++)
+		if(t->len[i] == len && !memcmp(t->name[i], name, len))
+			return;
+	if(t->n == HUB_SUB_TOPICS_MAX) {
+		t->bad = 2;
+		return;
+	}
+	t->name[t->n] = name;
+	t->len[t->n++] = len;
+}
+
+static enum MHD_Result topic_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 size_t key_size, const char *value, size_t value_size)
+{
+	(void)kind;
+	if(key_size == 5 && !memcmp(key, "topic", 5))
+		add_topic(cls, value ? value : "", value ? value_size : 0);
+	return MHD_YES;
+}
+
+static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, int head,
+				 const char *path_topic, size_t plen)
+{
+	struct topics t;
+	struct MHD_Response *r;
+	struct stream *s;
+	const char *last;
+	enum MHD_Result rc;
+	int err = 0;
+	size_t n;
+
+	if(auth(x, c, x->cfg->subscribe_token, "access_token", &rc))
+		return rc;
+	memset(&t, 0, sizeof(t));
+	if(path_topic)
+		add_topic(&t, path_topic, plen);
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, topic_arg, &t);
+	if(t.bad == 1)
+		return reply(x, c, MHD_HTTP_BAD_REQUEST,
+			     "bad topic: 1 to 128 of A-Z a-z 0-9 . _ ~ -", NULL, NULL);
+	if(t.bad == 2)
+		return reply(x, c, MHD_HTTP_BAD_REQUEST, "too many topics (at most 32)", NULL, NULL);
+	if(t.n == 0)
+		add_topic(&t, "default", 7);
+	last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+	if(!last)
+		last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last_event_id");
+	if(!last)
+		last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "lastEventId");
+	if(last && strlen(last) > HUB_ID_MAX)
+		return reply(x, c, MHD_HTTP_BAD_REQUEST, "Last-Event-ID too long", NULL, NULL);
+	if(head)
+		return reply_static(x, c, "text/event-stream", "", 0);
+
+	s = calloc(1, sizeof(*s));
+	if(!s)
+		return MHD_NO;
+	s->hub = x->hub;
+	s->sub = hub_subscribe(x->hub, t.name, t.len, t.n, last, c, &err);
+	if(!s->sub) {
+		free(s);
+		if(err == HUB_EBUSY)
+			return reply(x, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				     hub_subscribers(x->hub) >= x->cfg->max_subscribers
+				     ? "too many subscribers" : "too many topics", "Retry-After", "5");
+		return MHD_NO;
+	}
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 512, stream_read, s, stream_free);
+	if(!r) {
+		stream_free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	add_cors(x, r);
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	n = t.n;
+	if(msg_verbose)
+		notef("200 stream of %zu topic(s)", n);
+	return rc;
+}
+
+/* ---- metrics */
+
+static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
+{
+	struct hub_stats st;
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	char *text;
+	int n;
+
+	hub_stats(x->hub, &st);
+	n = asprintf(&text,
+		"# HELP ssed_subscribers Open event streams.\n"
+		"# TYPE ssed_subscribers gauge\n"
+		"ssed_subscribers %llu\n"
+		"# HELP ssed_topics Topics that have subscribers or retained events.\n"
+		"# TYPE ssed_topics gauge\n"
+		"ssed_topics %llu\n"
+		"# HELP ssed_events_published_total Events published.\n"
+		"# TYPE ssed_events_published_total counter\n"
+		"ssed_events_published_total %llu\n"
+		"# HELP ssed_events_delivered_total Events written to subscribers.\n"
+		"# TYPE ssed_events_delivered_total counter\n"
+		"ssed_events_delivered_total %llu\n"
+		"# HELP ssed_bytes_delivered_total Bytes written to subscribers.\n"
+		"# TYPE ssed_bytes_delivered_total counter\n"
+		"ssed_bytes_delivered_total %llu\n"
+		"# HELP ssed_slow_subscribers_dropped_total Subscribers dropped for falling behind the history.\n"
+		"# TYPE ssed_slow_subscribers_dropped_total counter\n"
+		"ssed_slow_subscribers_dropped_total %llu\n"
+		"# HELP ssed_gaps_total Resumes that could not replay every missed event.\n"
+		"# TYPE ssed_gaps_total counter\n"
+		"ssed_gaps_total %llu\n"
+		"# HELP ssed_retained_events Events held for replay.\n"
+		"# TYPE ssed_retained_events gauge\n"
+		"ssed_retained_events %llu\n"
+		"# HELP ssed_retained_bytes Bytes of events held for replay.\n"
+		"# TYPE ssed_retained_bytes gauge\n"
+		"ssed_retained_bytes %llu\n",
+		(unsigned long long)st.subscribers, (unsigned long long)st.topics,
+		(unsigned long long)st.published, (unsigned long long)st.delivered_events,
+		(unsigned long long)st.delivered_bytes, (unsigned long long)st.slow_dropped,
+		(unsigned long long)st.gaps, (unsigned long long)st.retained_events,
+		(unsigned long long)st.retained_bytes);
+	if(n < 0)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_FREE);
+	if(!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+	add_cors(x, r);
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	log_req(c, MHD_HTTP_OK, "metrics");
+	return rc;
+}
+
+/* ---- routing */
+
+static int is(const char *method, const char *m)
+{
+	return !strcmp(method, m);
+}
+
+enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *url,
+			     const char *method, const char *version,
+			     const char *upload, size_t *upload_size, void **req_cls)
+{
+	struct http_ctx *x = cls;
+	struct req *r = *req_cls;
+	int get = is(method, "GET"), head = is(method, "HEAD");
+	const char *topic = NULL;
+	size_t tlen = 0;
+
+	(void)version;
+	if(r) {  /* a publish's body, or its end */
+		if(*upload_size)
+			return pub_data(r, upload, upload_size);
+		return pub_end(r);
+	}
+	if(msg_verbose)
+		notef("%s %s", method, url);
+
+	if(!strcmp(url, "/")) {
+		if(get || head)
+			return reply_static(x, c, "text/html; charset=utf-8", page_html, page_html_len);
+		if(is(method, "OPTIONS"))
+			return preflight(x, c, "GET, HEAD, OPTIONS");
+		return method_not_allowed(x, c, "GET, HEAD, OPTIONS");
+	}
+	if(!strncmp(url, "/events", 7) && (url[7] == '\0' || url[7] == '/')) {
+		if(url[7] == '/') {
+			topic = url + 8;
+			tlen = strlen(topic);
+			if(!hub_topic_ok(topic, tlen))
+				return reply(x, c, MHD_HTTP_BAD_REQUEST,
+					     "bad topic: 1 to 128 of A-Z a-z 0-9 . _ ~ -", NULL, NULL);
+		}
+		if(get || head)
+			return subscribe(x, c, head, topic, tlen);
+		if(is(method, "POST"))
+			return pub_start(x, c, topic ? topic : "default", topic ? tlen : 7, req_cls);
+		if(is(method, "OPTIONS"))
+			return preflight(x, c, "GET, HEAD, POST, OPTIONS");
+		return method_not_allowed(x, c, "GET, HEAD, POST, OPTIONS");
+	}
+	if(!strcmp(url, "/broadcast")) {
+		if(get || is(method, "POST"))
+			return broadcast(x, c);
+		if(is(method, "OPTIONS"))
+			return preflight(x, c, "GET, POST, OPTIONS");
+		return method_not_allowed(x, c, "GET, POST, OPTIONS");
+	}
+	if(!strcmp(url, "/metrics")) {
+		if(get || head)
+			return metrics(x, c);
+		return method_not_allowed(x, c, "GET, HEAD");
+	}
+	if(!strcmp(url, "/healthz")) {
+		if(get || head)
+			return reply(x, c, MHD_HTTP_OK, "ok", NULL, NULL);
+		return method_not_allowed(x, c, "GET, HEAD");
+	}
+	return reply(x, c, MHD_HTTP_NOT_FOUND, "not found", NULL, NULL);
+}
+
+void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+		    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	req_free(*req_cls);
+	*req_cls = NULL;
+}
+
+void http_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	/* libmicrohttpd speaks per connection (a dead client, a bad request):
+	 * useful when asked for, a flood otherwise. */
+	(void)cls;
+	if(!msg_verbose)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while(n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	notef("libmicrohttpd: %s", line);
+}

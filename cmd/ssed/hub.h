@@ -1,0 +1,129 @@
+/*
+ * hub.h - topics, the shared event log, subscribers' cursors and wake-ups.
+ *
+ * The hub knows nothing of HTTP. A published event is framed once into its
+ * wire bytes and appended to its topic's ring; a subscriber is a set of
+ * cursors into rings and reads the shared bytes from there. Memory is
+ * bounded by the rings, never by subscribers times backlog.
+ *
+ * Every function takes the hub's one mutex itself. The two callbacks in
+ * struct hub_ops are called with that mutex held (the libmicrohttpd lock
+ * order: connection, then hub, then the daemon's internal mutex).
+ */
+#ifndef SSED_HUB_H
+#define SSED_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sse.h"
+
+#define HUB_TOPIC_MAX 128      /* bytes in a topic name */
+#define HUB_ID_MAX 256         /* bytes in an event id */
+#define HUB_SUB_TOPICS_MAX 32  /* topics on one stream */
+
+struct hub_ops {
+	/* Park the connection: nothing to send. Called inside hub_read(). */
+	void (*suspend)(void *conn);
+	/* Wake a parked connection: something to send. */
+	void (*resume)(void *conn);
+};
+
+struct hub_config {
+	size_t history;          /* events replayable per topic */
+	size_t history_bytes;    /* bytes retained per topic */
+	size_t max_topics;
+	size_t max_subscribers;
+	long long retry_ms;      /* sent to each new stream when >= 0 */
+	struct hub_ops ops;
+};
+
+enum hub_err {
+	HUB_OK = 0,
+	HUB_EBUSY = -1,      /* too many subscribers or topics */
+	HUB_ENOMEM = -2,
+	HUB_EFIELD = -3      /* id or event type not allowed */
+};
+
+struct hub_stats {
+	uint64_t subscribers, topics, published, delivered_events, delivered_bytes;
+	uint64_t slow_dropped, gaps, retained_events, retained_bytes;
+};
+
+struct hub;
+struct hub_sub;
+
+/* hub_new - a hub; NULL when out of memory. cfg is copied. */
+struct hub *hub_new(const struct hub_config *cfg);
+
+/* hub_free - free the hub; every subscriber must be gone. */
+void hub_free(struct hub *h);
+
+/* hub_topic_ok - non-zero when name (len bytes) is a valid topic name:
+ * 1 to HUB_TOPIC_MAX bytes of A-Z a-z 0-9 . _ ~ - */
+int hub_topic_ok(const char *name, size_t len);
+
+/*
+ * hub_publish - frame ev (its id, event and data; retry ignored) once and
+ * append it to topic. With ev->id NULL the hub assigns the next id, a
+ * decimal number greater than every id it assigned before, also in an
+ * earlier run (it starts from the clock in microseconds). The id used is
+ * written, NUL-terminated, to id_out (HUB_ID_MAX + 1 bytes).
+ * Returns HUB_OK, HUB_EFIELD, HUB_EBUSY or HUB_ENOMEM.
+ */
+int hub_publish(struct hub *h, const char *topic, size_t tlen,
+		const struct sse_event *ev, char *id_out);
+
+/*
+ * hub_subscribe - a subscriber to ntopics topics (names checked by the
+ * caller), for the connection conn. last_id (NULL: none) resumes after
+ * that event: the retained events after it are replayed first. An id the
+ * hub cannot place, or one older than what it retains, is a gap: the
+ * stream then opens with an event of type "ssed-gap" whose data is the id
+ * asked for, and replays everything retained.
+ * Returns NULL and sets *err to HUB_EBUSY (limits) or HUB_ENOMEM.
+ */
+struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
+			      const size_t *tlens, size_t ntopics,
+			      const char *last_id, void *conn, int *err);
+
+/* hub_unsubscribe - forget s (its connection is gone) and free it. A
+ * subscriber that goes while behind the retained events (timed out, say)
+ * counts as a slow subscriber dropped. */
+void hub_unsubscribe(struct hub *h, struct hub_sub *s);
+
+/* What hub_read returns besides a byte count. */
+#define HUB_READ_END (-1)    /* end the stream cleanly */
+
+/*
+ * hub_read - copy what s has pending into buf (at most max bytes): the
+ * stream's opening bytes, then as many whole events as fit (an event
+ * larger than max goes in pieces over several calls), or a heartbeat
+ * comment when one is due. When nothing is pending it calls ops.suspend
+ * and returns 0; ops.resume is called once something arrives.
+ * Returns the byte count, 0 (suspended) or HUB_READ_END (the hub is
+ * closing, or s fell behind the retained events and is dropped).
+ */
+ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max);
+
+/* hub_heartbeat - make a heartbeat due on every stream, waking them. */
+void hub_heartbeat(struct hub *h);
+
+/*
+ * hub_close - stop: every stream ends at its next read, and every parked
+ * one is woken for it. Returns the number of subscribers left.
+ */
+size_t hub_close(struct hub *h);
+
+/* hub_wait_empty - wait up to ms milliseconds for the last subscriber to
+ * go. Returns the number left. */
+size_t hub_wait_empty(struct hub *h, int ms);
+
+/* hub_stats - a snapshot of the counters. */
+void hub_stats(struct hub *h, struct hub_stats *st);
+
+/* hub_subscribers - the number of subscribers now. */
+size_t hub_subscribers(struct hub *h);
+
+#endif

@@ -1,0 +1,506 @@
+/*
+ * ssed - the Server-Sent Events broker: options, listeners, start-up,
+ * signals and the shutdown order.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "ssed.h"
+
+#define MAX_LISTENERS 16
+#define RESERVE 256      /* connections kept for publishers and /metrics */
+#define SPARE_FDS 64     /* epoll, eventfds, listeners, files */
+
+static const char usage_text[] =
+"Usage: ssed [OPTIONS]\n"
+"Serve Server-Sent Events: subscribe with GET /events/TOPIC, publish with\n"
+"POST /events/TOPIC (or GET /broadcast?msg=...); a demo page is at /.\n"
+"\n"
+"  -l, --listen [ADDR:]PORT       listen on TCP (default 127.0.0.1:8080; repeatable;\n"
+"                                 0.0.0.0:PORT or [::]:PORT serve other hosts)\n"
+"  -u, --unix-socket PATH         listen on a Unix socket too (alone when no -l)\n"
+"      --history N                events kept per topic for resume (default 1000)\n"
+"      --history-bytes SIZE       bytes kept per topic at most (default 16M)\n"
+"      --heartbeat SECS           comment sent on idle streams (default 15, 0: off)\n"
+"      --retry MS                 retry field sent to each new stream (default: none)\n"
+"      --cors ORIGIN              allow cross-origin requests from ORIGIN (or *)\n"
+"      --max-body SIZE            largest event a publish may send (default 1M)\n"
+"      --max-subscribers N        streams at most (default: what the open-file limit allows)\n"
+"      --max-topics N             topics at most (default 10000)\n"
+"      --publish-token-file FILE  publishing over TCP needs this bearer token\n"
+"      --subscribe-token-file FILE  subscribing over TCP needs this bearer token\n"
+"      --timeout SECS             close a connection making no progress (default 60)\n"
+"      --threads N                worker threads per listener (default: CPUs)\n"
+"  -v, --verbose                  log every request\n"
+"  -q, --quiet                    log errors only\n"
+"  -h, --help                     show this help and exit\n"
+"  -V, --version                  show the version and exit\n"
+"\n"
+"SIZE takes a K, M or G suffix. See ssed(1) for the HTTP API.\n";
+
+enum opt_id {
+	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
+	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
+	OPT_TIMEOUT, OPT_THREADS
+};
+
+/* Sorted by long name. */
+static const struct option long_opts[] = {
+	{ "cors", required_argument, NULL, OPT_CORS },
+	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "help", no_argument, NULL, 'h' },
+	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "max-subscribers", required_argument, NULL, OPT_MAX_SUBS },
+	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
+	{ "publish-token-file", required_argument, NULL, OPT_PUB_TOKEN },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "retry", required_argument, NULL, OPT_RETRY },
+	{ "subscribe-token-file", required_argument, NULL, OPT_SUB_TOKEN },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "unix-socket", required_argument, NULL, 'u' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct listener {
+	const char *spec;
+	int fd;
+	int is_unix;
+	int v6;
+	char shown[160];          /* how the start-up line names it */
+	struct MHD_Daemon *d;
+	struct http_ctx ctx;
+};
+
+static struct listener listeners[MAX_LISTENERS];
+static size_t nlisteners;
+static const char *unix_path;
+
+/* ---- heartbeat thread */
+
+static pthread_mutex_t hb_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hb_cv = PTHREAD_COND_INITIALIZER;
+static int hb_stop;
+
+struct hb_arg {
+	struct hub *hub;
+	double every;
+};
+
+static void *heartbeat_main(void *arg)
+{
+	struct hb_arg *a = arg;
+	struct timespec ts;
+	long long ns = (long long)(a->every * 1e9);
+
+	pthread_mutex_lock(&hb_mu);
+	while(!hb_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(ns / 1000000000LL);
+		ts.tv_nsec += (long)(ns % 1000000000LL);
+		if(ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if(pthread_cond_timedwait(&hb_cv, &hb_mu, &ts) == ETIMEDOUT && !hb_stop) {
+			pthread_mutex_unlock(&hb_mu);
+			hub_heartbeat(a->hub);
+			pthread_mutex_lock(&hb_mu);
+		}
+	}
+	pthread_mutex_unlock(&hb_mu);
+	return NULL;
+}
+
+/* ---- options */
+
+static size_t parse_size(const char *opt, const char *v, size_t min, size_t max)
+{
+	char num[32];
+	size_t len = strlen(v), mult = 1;
+	long long n;
+
+	if(len && len < sizeof(num)) {
+		switch(v[len - 1]) {
+		case 'k': case 'K': mult = 1024; break;
+		case 'm': case 'M': mult = 1024 * 1024; break;
+		case 'g': case 'G': mult = 1024 * 1024 * 1024; break;
+		default: break;
+		}
+	}
+	if(mult == 1)
+		return (size_t)parse_num(opt, v, (long long)min, (long long)max);
+	memcpy(num, v, len - 1);
+	num[len - 1] = '\0';
+	n = parse_num(opt, num, 0, (long long)(max / mult));
+	if((size_t)n * mult < min)
+		usage_error("%s: %s is out of range (at least %zu)", opt, v, min);
+	return (size_t)n * mult;
+}
+
+/* A token file's first line, without its line end; a usage error if none. */
+static char *read_token(const char *opt, const char *path)
+{
+	char buf[1024], *nl;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if(!f)
+		usage_error("%s: cannot read '%s': %s", opt, path, strerror(errno));
+	if(!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	nl = buf + strcspn(buf, "\r\n");
+	*nl = '\0';
+	if(!buf[0])
+		usage_error("%s: '%s' holds no token on its first line", opt, path);
+	return strdup(buf);
+}
+
+static void add_listener(const char *spec, int is_unix)
+{
+	if(nlisteners == MAX_LISTENERS)
+		usage_error("at most %d listeners", MAX_LISTENERS);
+	listeners[nlisteners].spec = spec;
+	listeners[nlisteners].is_unix = is_unix;
+	listeners[nlisteners].fd = -1;
+	nlisteners++;
+}
+
+/* ---- sockets */
+
+static int open_tcp(struct listener *l)
+{
+	char host[128] = "127.0.0.1", port[16], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
+	const char *spec = l->spec, *colon;
+	struct addrinfo hints, *res, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, one = 1, rc;
+	char *end;
+	long p;
+
+	if(spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+
+		if(!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
+			usage_error("--listen: '%s' is not [ADDR]:PORT", spec);
+		memcpy(host, spec + 1, (size_t)(close - spec - 1));
+		host[close - spec - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if(colon) {
+			if((size_t)(colon - spec) >= sizeof(host))
+				usage_error("--listen: address too long in '%s'", spec);
+			memcpy(host, spec, (size_t)(colon - spec));
+			host[colon - spec] = '\0';
+			if(!host[0])
+				strcpy(host, "127.0.0.1");
+		}
+	}
+	snprintf(port, sizeof(port), "%s", colon ? colon + 1 : spec);
+	errno = 0;
+	p = strtol(port, &end, 10);
+	if(!port[0] || *end || p < 0 || p > 65535)
+		usage_error("--listen: '%s' has no port from 0 to 65535", spec);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if(rc) {
+		errorf("cannot listen on %s: %s", spec, gai_strerror(rc));
+		return -1;
+	}
+	errno = 0;
+	for(ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if(fd < 0)
+			continue;
+		/* A restarted ssed binds its port again at once. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if(bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
+			l->v6 = ai->ai_family == AF_INET6;
+			break;
+		}
+		rc = errno;
+		close(fd);
+		fd = -1;
+		errno = rc;
+	}
+	freeaddrinfo(res);
+	if(fd < 0) {
+		errorf("cannot listen on %s: %s", spec, strerror(errno ? errno : EADDRNOTAVAIL));
+		return -1;
+	}
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(l->shown, sizeof(l->shown), l->v6 ? "http://[%s]:%s" : "http://%s:%s", hbuf, pbuf);
+	l->fd = fd;
+	return 0;
+}
+
+static int open_unix(struct listener *l)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd;
+
+	if(strlen(l->spec) >= sizeof(sa.sun_path)) {
+		errorf("cannot listen on %s: path too long", l->spec);
+		return -1;
+	}
+	if(lstat(l->spec, &st) == 0) {
+		if(!S_ISSOCK(st.st_mode)) {
+			errorf("cannot listen on %s: exists and is not a socket", l->spec);
+			return -1;
+		}
+		unlink(l->spec);  /* stale, from an ssed that did not stop cleanly */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if(fd < 0) {
+		errorf("cannot listen on %s: %s", l->spec, strerror(errno));
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strcpy(sa.sun_path, l->spec);
+	if(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096)) {
+		errorf("cannot listen on %s: %s", l->spec, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	snprintf(l->shown, sizeof(l->shown), "unix:%s", l->spec);
+	unix_path = l->spec;
+	l->fd = fd;
+	return 0;
+}
+
+static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_config *cfg)
+{
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem pool[2] = {
+		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL },
+		{ MHD_OPTION_END, 0, NULL }
+	};
+
+	if(cfg->threads <= 1)
+		pool[0].option = MHD_OPTION_END;
+	if(l->v6)
+		flags |= MHD_USE_IPv6;
+	l->ctx.hub = hub;
+	l->ctx.cfg = cfg;
+	l->ctx.is_unix = l->is_unix;
+	l->d = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
+		MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, l->fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_subscribers + RESERVE),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+		MHD_OPTION_ARRAY, pool,
+		MHD_OPTION_END);
+	if(!l->d) {
+		errorf("cannot start the HTTP server on %s", l->shown);
+		return -1;
+	}
+	return 0;
+}
+
+/* Raise the open-file limit as far as allowed; cap max_subscribers by it. */
+static void raise_nofile(struct ssed_config *cfg, int asked)
+{
+	struct rlimit rl;
+	size_t room;
+
+	if(getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if(rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if(rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+		rl.rlim_cur = 1000000;
+	room = rl.rlim_cur > RESERVE + SPARE_FDS + 1 ? (size_t)rl.rlim_cur - RESERVE - SPARE_FDS : 1;
+	if(cfg->max_subscribers > room) {
+		if(asked)
+			warnf("the open-file limit (%llu) caps --max-subscribers at %zu",
+			      (unsigned long long)rl.rlim_cur, room);
+		cfg->max_subscribers = room;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct ssed_config cfg = {
+		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
+		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
+		.retry_ms = -1, .timeout = 60, .threads = 0, .cors = NULL,
+	};
+	struct hub_config hc;
+	struct hb_arg hb;
+	pthread_t hb_thread;
+	int c, sig, asked_subs = 0, rc = 1, hb_started = 0;
+	struct hub *hub = NULL;
+	sigset_t sigs;
+	size_t i, left;
+	long ncpu;
+
+	prog_name = "ssed";
+	std_fds();
+	signal(SIGPIPE, SIG_IGN);
+	while((c = getopt_long(argc, argv, "hl:qu:vV", long_opts, NULL)) != -1) {
+		switch(c) {
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("ssed %s (libsse %s, libmicrohttpd %s)\n", SSE_VERSION, SSE_VERSION,
+			       MHD_get_version());
+			return 0;
+		case 'l': add_listener(optarg, 0); break;
+		case 'u': add_listener(optarg, 1); break;
+		case 'q': msg_quiet = 1; break;
+		case 'v': msg_verbose++; break;
+		case OPT_HISTORY: cfg.history = (size_t)parse_num("--history", optarg, 0, 10000000); break;
+		case OPT_HISTORY_BYTES:
+			cfg.history_bytes = parse_size("--history-bytes", optarg, 1, (size_t)1 << 40);
+			break;
+		case OPT_HEARTBEAT: cfg.heartbeat = parse_seconds("--heartbeat", optarg, 86400); break;
+		case OPT_RETRY: cfg.retry_ms = parse_num("--retry", optarg, 0, 86400000); break;
+		case OPT_CORS:
+			if(!optarg[0] || strpbrk(optarg, "\r\n"))
+				usage_error("--cors: '%s' is not an origin", optarg);
+			cfg.cors = optarg;
+			break;
+		case OPT_MAX_BODY: cfg.max_body = parse_size("--max-body", optarg, 1, (size_t)1 << 30); break;
+		case OPT_MAX_SUBS:
+			cfg.max_subscribers = (size_t)parse_num("--max-subscribers", optarg, 0, 10000000);
+			asked_subs = 1;
+			break;
+		case OPT_MAX_TOPICS: cfg.max_topics = (size_t)parse_num("--max-topics", optarg, 1, 10000000); break;
+		case OPT_PUB_TOKEN: cfg.publish_token = read_token("--publish-token-file", optarg); break;
+		case OPT_SUB_TOKEN: cfg.subscribe_token = read_token("--subscribe-token-file", optarg); break;
+		case OPT_TIMEOUT: cfg.timeout = (unsigned)parse_num("--timeout", optarg, 1, 86400); break;
+		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
+		default:
+			fprintf(stderr, "Try 'ssed --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if(optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if(msg_quiet)
+		msg_verbose = 0;
+	if(!nlisteners)  /* a Unix socket alone is fine */
+		add_listener("127.0.0.1:8080", 0);
+	if(!cfg.threads) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg.threads = ncpu > 1 ? (unsigned)(ncpu > 64 ? 64 : ncpu) : 1;
+	}
+	raise_nofile(&cfg, asked_subs);
+
+	/* Signals go to this thread only, read with sigwait below. A shell
+	 * starts background jobs with SIGINT ignored; ssed still stops on it. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	memset(&hc, 0, sizeof(hc));
+	hc.history = cfg.history;
+	hc.history_bytes = cfg.history_bytes;
+	hc.max_topics = cfg.max_topics;
+	hc.max_subscribers = cfg.max_subscribers;
+	hc.retry_ms = cfg.retry_ms;
+	hc.ops.suspend = http_suspend;
+	hc.ops.resume = http_resume;
+	hub = hub_new(&hc);
+	if(!hub) {
+		errorf("out of memory");
+		goto out;
+	}
+	for(i = 0; i < nlisteners; i++)
+		if((listeners[i].is_unix ? open_unix : open_tcp)(&listeners[i]))
+			goto out;
+	for(i = 0; i < nlisteners; i++)
+		if(start_daemon(&listeners[i], hub, &cfg))
+			goto out;
+	if(cfg.heartbeat > 0) {
+		hb.hub = hub;
+		hb.every = cfg.heartbeat;
+		if(pthread_create(&hb_thread, NULL, heartbeat_main, &hb) == 0)
+			hb_started = 1;
+	}
+	if(!msg_quiet) {
+		for(i = 0; i < nlisteners; i++)
+			fprintf(stderr, "ssed: listening on %s\n", listeners[i].shown);
+	}
+
+	do
+		c = sigwait(&sigs, &sig);
+	while(c == EINTR);
+	if(!msg_quiet)
+		fprintf(stderr, "ssed: %s: stopping\n", strsignal(sig));
+	rc = 0;
+
+out:
+	/* Stop accepting, end every stream, and only then stop the daemons:
+	 * libmicrohttpd aborts when stopped with a suspended connection. */
+	for(i = 0; i < nlisteners; i++)
+		if(listeners[i].d)
+			MHD_quiesce_daemon(listeners[i].d);
+	if(hub) {
+		hub_close(hub);
+		left = hub_wait_empty(hub, 500);
+		if(left)
+			notef("%zu stream(s) still closing", left);
+	}
+	if(hb_started) {
+		pthread_mutex_lock(&hb_mu);
+		hb_stop = 1;
+		pthread_cond_signal(&hb_cv);
+		pthread_mutex_unlock(&hb_mu);
+		pthread_join(hb_thread, NULL);
+	}
+	for(i = 0; i < nlisteners; i++) {
+		if(listeners[i].d)
+			MHD_stop_daemon(listeners[i].d);
+		if(listeners[i].fd >= 0)
+			close(listeners[i].fd);
+	}
+	if(unix_path)
+		unlink(unix_path);
+	hub_free(hub);
+	free(cfg.publish_token);
+	free(cfg.subscribe_token);
+	if(rc == 0 && !msg_quiet)
+		fprintf(stderr, "ssed: stopped\n");
+	return rc;
+}

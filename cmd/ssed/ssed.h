@@ -1,0 +1,51 @@
+/*
+ * ssed.h - what the broker's files share: the configuration and the HTTP
+ * glue's entry points.
+ */
+#ifndef SSED_H
+#define SSED_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+
+#include "hub.h"
+
+struct ssed_config {
+	size_t history;
+	size_t history_bytes;
+	size_t max_topics;
+	size_t max_subscribers;
+	size_t max_body;
+	double heartbeat;          /* seconds; 0 turns heartbeats off */
+	long long retry_ms;        /* -1: send no retry field */
+	unsigned timeout;          /* seconds without progress before a close */
+	unsigned threads;
+	const char *cors;          /* NULL: no CORS headers */
+	char *publish_token;       /* NULL: publishing is open */
+	char *subscribe_token;     /* NULL: subscribing is open */
+};
+
+/* One per libmicrohttpd daemon: its listener's kind and the shared state. */
+struct http_ctx {
+	struct hub *hub;
+	const struct ssed_config *cfg;
+	int is_unix;               /* tokens are not asked for on a Unix socket */
+};
+
+/* The access handler, the completion callback and the external logger. */
+enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *url,
+			     const char *method, const char *version,
+			     const char *upload, size_t *upload_size, void **req_cls);
+void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+		    enum MHD_RequestTerminationCode toe);
+void http_log(void *cls, const char *fmt, va_list ap);
+
+/* struct hub_ops for a libmicrohttpd connection. */
+void http_suspend(void *conn);
+void http_resume(void *conn);
+
+/* The demo page served at /. */
+extern const char page_html[];
+extern const size_t page_html_len;
+
+#endif

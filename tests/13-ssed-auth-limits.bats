@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# ssed: tokens, subscriber limits, slow subscribers, many streams.
+load test_helper
+
+@test "publish token: 401 without, 403 wrong, 200 right; subscribing stays open" {
+	printf 's3cret\n' >"$BATS_TEST_TMPDIR/tok"
+	start_ssed --publish-token-file "$BATS_TEST_TMPDIR/tok"
+	run curl -s -D - -d x "$URL/events/t"
+	[[ "$output" == *"401 Unauthorized"* ]]
+	[[ "$output" == *"WWW-Authenticate: Bearer"* ]]
+	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' -d x "$URL/events/t"
+	[ "$output" = 403 ]
+	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cre' -d x "$URL/events/t"
+	[ "$output" = 403 ]
+	run curl -s -o /dev/null -w '%{http_code}' "$URL/broadcast?msg=x"
+	[ "$output" = 401 ]
+	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret' -d x "$URL/events/t"
+	[ "$output" = 200 ]
+	run curl -sN --max-time 1 "$URL/events/t"
+	[ "${lines[0]}" = ": ssed" ]
+	metric_is ssed_events_published_total 1
+}
+
+@test "the token never appears in the log, even with -v" {
+	printf 's3cret\n' >"$BATS_TEST_TMPDIR/tok"
+	start_ssed -v --publish-token-file "$BATS_TEST_TMPDIR/tok"
+	curl -s -H 'Authorization: Bearer s3cret' -d x "$URL/events/t" >/dev/null
+	curl -s -H 'Authorization: Bearer nope' -d x "$URL/events/t" >/dev/null
+	wait_for grep -q 'wrong token' "$ERR"
+	! grep -q s3cret "$ERR"
+}
+
+@test "publishing over the Unix socket needs no token" {
+	printf 's3cret\n' >"$BATS_TEST_TMPDIR/tok"
+	sock=$BATS_TEST_TMPDIR/s.sock
+	start_ssed -u "$sock" --publish-token-file "$BATS_TEST_TMPDIR/tok"
+	run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" -d x http://x/events/t
+	[ "$output" = 200 ]
+}
+
+@test "subscribe token: needed when given, as a header or access_token" {
+	printf 'sub\n' >"$BATS_TEST_TMPDIR/tok"
+	start_ssed --subscribe-token-file "$BATS_TEST_TMPDIR/tok"
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$URL/events"
+	[ "$output" = 401 ]
+	run curl -sN --max-time 1 -H 'Authorization: Bearer sub' "$URL/events"
+	[ "${lines[0]}" = ": ssed" ]
+	run curl -sN --max-time 1 "$URL/events?access_token=sub"
+	[ "${lines[0]}" = ": ssed" ]
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$URL/events?access_token=bus"
+	[ "$output" = 403 ]
+}
+
+@test "--max-subscribers: the next subscriber gets 503, publishers still get in" {
+	start_ssed --max-subscribers 2
+	subscribe "$BATS_TEST_TMPDIR/a" /events
+	subscribe "$BATS_TEST_TMPDIR/b" /events
+	run curl -s -D - --max-time 2 "$URL/events"
+	[[ "$output" == *"503 Service Unavailable"* ]]
+	[[ "$output" == *"too many subscribers"* ]]
+	run curl -s -o /dev/null -w '%{http_code}' -d x "$URL/events"
+	[ "$output" = 200 ]
+	wait_for grep -q '^data: x$' "$BATS_TEST_TMPDIR/b"
+}
+
+@test "a killed subscriber is noticed by the heartbeat and freed" {
+	start_ssed --heartbeat 0.2
+	subscribe "$BATS_TEST_TMPDIR/a" /events
+	subscribe "$BATS_TEST_TMPDIR/b" /events
+	kill -9 "$BG_PID"
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d still "$URL/events" >/dev/null
+	wait_for grep -q '^data: still$' "$BATS_TEST_TMPDIR/a"
+}
+
+@test "a stalled subscriber does not delay the others and is dropped by the policy" {
+	start_ssed --history 20 --timeout 2
+	python3 "$TESTS/sse_clients.py" stall 127.0.0.1 "$PORT" /events/s >"$BATS_TEST_TMPDIR/stall" &
+	PIDS+=($!)
+	wait_for grep -q stalled "$BATS_TEST_TMPDIR/stall"
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/s
+	wait_for metric_is ssed_subscribers 2
+	# 400 events of 16 KiB: far more than the stalled socket's buffers and the history.
+	big=$(head -c 16384 /dev/zero | tr '\0' z)
+	for i in $(seq 1 400); do printf 'data: %s %s\n\n' "$i" "$big"; done |
+		curl -sf -H 'Content-Type: text/event-stream' --data-binary @- "$URL/events/s" >/dev/null
+	wait_for grep -q '^data: 400 ' "$out"
+	[ "$(grep -c '^data: ' "$out")" -eq 400 ]
+	wait_for metric_ge ssed_slow_subscribers_dropped_total 1
+	wait_for metric_is ssed_subscribers 1
+}
+
+@test "1000 concurrent subscribers each receive all of 200 events once and in order" {
+	start_ssed
+	log=$BATS_TEST_TMPDIR/many
+	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/m 1000 200 >"$log" &
+	pid=$!
+	PIDS+=("$pid")
+	wait_for grep -q ready "$log"
+	for i in $(seq 1 200); do printf 'data: %s\n\n' "$i"; done |
+		curl -sf -H 'Content-Type: text/event-stream' --data-binary @- "$URL/events/m" >/dev/null
+	wait "$pid"
+	[ "$(tail -1 "$log")" = "ok 1000 200" ]
+}
+
+@test "graceful shutdown with 1000 open streams: exit 0 within a second" {
+	start_ssed
+	log=$BATS_TEST_TMPDIR/many
+	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/z 1000 1 >"$log" &
+	PIDS+=($!)
+	wait_for grep -q ready "$log"
+	wait_for metric_is ssed_subscribers 1000
+	start=$(date +%s%N)
+	kill -TERM "$SSED_PID"
+	rc=0
+	wait "$SSED_PID" || rc=$?
+	end=$(date +%s%N)
+	[ "$rc" -eq 0 ]
+	[ $(( (end - start) / 1000000 )) -lt 1000 ]
+	! grep -qi 'fatal' "$ERR"
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Raw-socket clients for the bats suites: many streams at once, a stalled
+reader, and hand-made (bad) HTTP requests. Standard library only.
+
+  sse_clients.py many HOST PORT PATH N COUNT   N streams; each must get data 1..COUNT in order
+  sse_clients.py stall HOST PORT PATH          subscribe, then never read
+  sse_clients.py raw HOST PORT HEX             send bytes, print the status line
+  sse_clients.py slowloris HOST PORT SECS      a header line every SECS, never the end; print the outcome
+
+'many' prints "ready" once every stream is open (after its opening
+comment), then waits for the events and prints "ok N COUNT" or the first
+problem; it exits 0 only when every stream got every event once, in order.
+"""
+import asyncio
+import socket
+import sys
+import time
+
+
+class Stream:
+    def __init__(self):
+        self.buf = b""
+        self.body = b""
+        self.chunked = False
+        self.head_done = False
+        self.opened = False
+        self.line = b""
+        self.data = []
+        self.events = []
+
+    def feed(self, b):
+        """Decode HTTP framing, then SSE lines; returns False on a protocol error."""
+        self.buf += b
+        if not self.head_done:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return True
+            head = self.buf[:end].decode("latin-1").lower()
+            if not head.startswith("http/1.1 200"):
+                raise RuntimeError("bad status: " + head.splitlines()[0])
+            self.chunked = "transfer-encoding: chunked" in head
+            self.buf = self.buf[end + 4:]
+            self.head_done = True
+        if self.chunked:
+            while True:
+                nl = self.buf.find(b"\r\n")
+                if nl < 0:
+                    break
+                size = int(self.buf[:nl].split(b";")[0], 16)
+                if len(self.buf) < nl + 2 + size + 2:
+                    break
+                self.text(self.buf[nl + 2:nl + 2 + size])
+                self.buf = self.buf[nl + 2 + size + 2:]
+        else:
+            self.text(self.buf)
+            self.buf = b""
+
+    def text(self, b):
+        self.line += b
+        while b"\n" in self.line:
+            one, self.line = self.line.split(b"\n", 1)
+            if one.startswith(b": ssed"):
+                self.opened = True
+            elif one.startswith(b"data:"):
+                self.data.append(one[5:].lstrip(b" ").decode())
+            elif one == b"":
+                if self.data:
+                    self.events.append("\n".join(self.data))
+                self.data = []
+
+
+async def one_stream(host, port, path, count, ready, results, idx):
+    r, w = await asyncio.open_connection(host, port)
+    w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await w.drain()
+    s = Stream()
+    while not s.opened:
+        b = await r.read(65536)
+        if not b:
+            raise RuntimeError("closed before the stream opened")
+        s.feed(b)
+    ready.append(idx)
+    while len(s.events) < count:
+        b = await r.read(65536)
+        if not b:
+            break
+        s.feed(b)
+    w.close()
+    results[idx] = s.events
+
+
+async def many(host, port, path, n, count, limit):
+    ready, results = [], {}
+    tasks = [asyncio.create_task(one_stream(host, port, path, count, ready, results, i))
+             for i in range(n)]
+    deadline = time.monotonic() + limit
+    while len(ready) < n:
+        if time.monotonic() > deadline:
+            print(f"only {len(ready)} of {n} streams opened", flush=True)
+            return 1
+        for t in tasks:
+            if t.done() and t.exception():
+                print(f"stream failed: {t.exception()}", flush=True)
+                return 1
+        await asyncio.sleep(0.01)
+    print("ready", flush=True)
+    done, pending = await asyncio.wait(tasks, timeout=max(1, deadline - time.monotonic()))
+    if pending:
+        print(f"{len(pending)} streams did not get all {count} events in time", flush=True)
+        return 1
+    want = [str(i) for i in range(1, count + 1)]
+    for i in range(n):
+        if results.get(i) != want:
+            got = results.get(i) or []
+            print(f"stream {i}: got {len(got)} events, first bad at "
+                  f"{next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), len(got))}",
+                  flush=True)
+            return 1
+    print(f"ok {n} {count}", flush=True)
+    return 0
+
+
+def stall(host, port, path):
+    s = socket.create_connection((host, port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    print("stalled", flush=True)
+    time.sleep(120)
+
+
+def raw(host, port, hexbytes):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(bytes.fromhex(hexbytes))
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+    except socket.timeout:
+        pass
+    print(data.split(b"\r\n")[0].decode("latin-1") if data else "(closed)")
+
+
+def slowloris(host, port, every):
+    s = socket.create_connection((host, port), timeout=30)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n")
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < 25:
+            time.sleep(every)
+            s.sendall(b"X-a: b\r\n")
+            s.sendall(b"X-a: b\r\n")
+    except OSError:
+        print(f"closed after {time.monotonic() - start:.0f}s")
+        return
+    print("still open")
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "many":
+        host, port, path, n, count = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+        sys.exit(asyncio.run(many(host, port, path, n, count, 60)))
+    if cmd == "stall":
+        stall(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif cmd == "raw":
+        raw(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif cmd == "slowloris":
+        slowloris(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+# tests/test_helper.bash - shared set-up for the bats suites.
+# Programs come from $SSED_BIN (the Makefile points it at bin/ or at the
+# sanitizer build). Every ssed listens on 127.0.0.1 port 0; the port comes
+# from its start-up line, so no test guesses a free port.
+
+SSED_BIN=${SSED_BIN:-$BATS_TEST_DIRNAME/../bin}
+SSED=$SSED_BIN/ssed
+SSE_PUB=${SSE_PUB:-$SSED_BIN/sse-pub}
+SSE_CAT=${SSE_CAT:-$SSED_BIN/sse-cat}
+TESTS=$BATS_TEST_DIRNAME
+PIDS=()
+
+# wait_for CMD... - run CMD until it succeeds, up to 10 s (0.02 s apart).
+wait_for() {
+	local i
+	for ((i = 0; i < 500; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	echo "wait_for: gave up on: $*" >&2
+	return 1
+}
+
+# start_ssed [ARGS...] - start ssed; sets SSED_PID, PORT, URL and ERR.
+start_ssed() {
+	ERR=$BATS_TEST_TMPDIR/ssed.$RANDOM.err
+	"$SSED" -l 127.0.0.1:0 "$@" 2>"$ERR" &
+	SSED_PID=$!
+	PIDS+=("$SSED_PID")
+	wait_for grep -q 'listening on' "$ERR" || { cat "$ERR" >&2; return 1; }
+	PORT=$(grep -o 'http://127.0.0.1:[0-9]*' "$ERR" | head -1 | grep -o '[0-9]*$')
+	URL=http://127.0.0.1:$PORT
+}
+
+# start_ssed_on PORT [ARGS...] - the same on a given port (restarts).
+start_ssed_on() {
+	local port=$1
+	shift
+	ERR=$BATS_TEST_TMPDIR/ssed.$RANDOM.err
+	"$SSED" -l "127.0.0.1:$port" "$@" 2>"$ERR" &
+	SSED_PID=$!
+	PIDS+=("$SSED_PID")
+	wait_for grep -q 'listening on' "$ERR" || { cat "$ERR" >&2; return 1; }
+	PORT=$port
+	URL=http://127.0.0.1:$PORT
+}
+
+# bg CMD... - run CMD in the background, killed at teardown; sets BG_PID.
+bg() {
+	"$@" &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+# bg_in FILE CMD... - bg with standard input from FILE (a background job's
+# stdin is /dev/null otherwise).
+bg_in() {
+	local file=$1
+	shift
+	"$@" <"$file" &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+# metric NAME - the value of one /metrics line.
+metric() {
+	curl -sf "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+
+metric_is() { [ "$(metric "$1")" = "$2" ]; }
+metric_ge() { local v; v=$(metric "$1"); [ -n "$v" ] && [ "$v" -ge "$2" ]; }
+
+# subscribe FILE PATH [CURL ARGS...] - a curl subscriber writing to FILE;
+# returns once ssed has sent the stream's opening comment.
+subscribe() {
+	local file=$1 path=$2
+	shift 2
+	: >"$file"
+	bg curl -sN --max-time 30 "$@" "$URL$path" -o "$file"
+	wait_for grep -q '^: ssed' "$file"
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+}
+
+# data_lines FILE - the data: lines of a stream, values only.
+data_lines() {
+	sed -n 's/^data: \{0,1\}//p' "$1"
+}

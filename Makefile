@@ -95,7 +95,7 @@ $(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/ssed: $(call obj,$(SSED_SRC) $(COMMON_SRC)) $(LIBSSE)
+$(B)/ssed: $(call obj,$(SSED_SRC) cmd/common/common.c) $(LIBSSE)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lpthread
 
@@ -130,7 +130,12 @@ check-install: all
 # An AddressSanitizer + UndefinedBehaviorSanitizer build of everything,
 # then the whole suite against it.
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+# Reports go to files that tests/run.sh turns into one more test point.
+SAN_LOG = $(CURDIR)/tests/.out/san
 sanitize:
+	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
+	SAN_LOG=$(SAN_LOG) ASAN_OPTIONS=log_path=$(SAN_LOG)/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(SAN_LOG)/ubsan:print_stacktrace=1 \
 	$(MAKE) O=build/san B=build/san/bin CFLAGS="$(SAN_FLAGS) $(CFLAGS)" \
 		LDFLAGS="-fsanitize=address,undefined $(LDFLAGS)" check
 

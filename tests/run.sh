@@ -48,9 +48,25 @@ run_bats() {
 	local log=$out/bats.tap rc files=("$@")
 	[ ${#files[@]} -gt 0 ] || files=(tests/*.bats)
 	[ -e "${files[0]}" ] || return 0
-	SSED_BIN=$PWD/$B "$BATS" --tap "${files[@]}" 2>&1 | tee "$log"
+	SSED_BIN=$PWD/$B timeout 3000 "$BATS" --tap "${files[@]}" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	count bats "$log" "$rc"
+}
+
+# Under `make sanitize`, every report ASan or UBSan wrote is a failure.
+run_san() {
+	local log=$out/san.tap f n=0
+	[ -n "${SAN_LOG:-}" ] || return 0
+	: >"$log"
+	for f in "$SAN_LOG"/*; do
+		[ -f "$f" ] || continue
+		n=$((n + 1))
+		echo "not ok $n - sanitizer report $(basename "$f")" >>"$log"
+		sed 's/^/# /' "$f" | head -40 >>"$log"
+	done
+	[ "$n" -gt 0 ] || echo "ok 1 - no sanitizer reports" >>"$log"
+	cat "$log"
+	count sanitizer "$log" 0
 }
 
 [ $# -gt 0 ] || set -- unit bats
@@ -62,6 +78,8 @@ while [ $# -gt 0 ]; do
 	*) echo "run.sh: error: unknown suite '$1'" >&2; exit 2 ;;
 	esac
 done
+
+run_san
 
 if [ "$skipped" -gt 0 ] && [ "${CI:-}" != true ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"

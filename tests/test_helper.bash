@@ -3,6 +3,12 @@
 # sanitizer build). Every ssed listens on 127.0.0.1 port 0; the port comes
 # from its start-up line, so no test guesses a free port.
 
+bats_require_minimum_version 1.5.0
+
+# No test may hang a run: bats stops any test that takes longer.
+: "${BATS_TEST_TIMEOUT:=120}"
+export BATS_TEST_TIMEOUT
+
 SSED_BIN=${SSED_BIN:-$BATS_TEST_DIRNAME/../bin}
 SSED=$SSED_BIN/ssed
 SSE_PUB=${SSE_PUB:-$SSED_BIN/sse-pub}
@@ -24,7 +30,7 @@ wait_for() {
 # start_ssed [ARGS...] - start ssed; sets SSED_PID, PORT, URL and ERR.
 start_ssed() {
 	ERR=$BATS_TEST_TMPDIR/ssed.$RANDOM.err
-	"$SSED" -l 127.0.0.1:0 "$@" 2>"$ERR" &
+	"$SSED" -l 127.0.0.1:0 "$@" 2>"$ERR" 3>&- &
 	SSED_PID=$!
 	PIDS+=("$SSED_PID")
 	wait_for grep -q 'listening on' "$ERR" || { cat "$ERR" >&2; return 1; }
@@ -37,7 +43,7 @@ start_ssed_on() {
 	local port=$1
 	shift
 	ERR=$BATS_TEST_TMPDIR/ssed.$RANDOM.err
-	"$SSED" -l "127.0.0.1:$port" "$@" 2>"$ERR" &
+	"$SSED" -l "127.0.0.1:$port" "$@" 2>"$ERR" 3>&- &
 	SSED_PID=$!
 	PIDS+=("$SSED_PID")
 	wait_for grep -q 'listening on' "$ERR" || { cat "$ERR" >&2; return 1; }
@@ -47,7 +53,7 @@ start_ssed_on() {
 
 # bg CMD... - run CMD in the background, killed at teardown; sets BG_PID.
 bg() {
-	"$@" &
+	"$@" 3>&- &
 	BG_PID=$!
 	PIDS+=("$BG_PID")
 }
@@ -57,7 +63,7 @@ bg() {
 bg_in() {
 	local file=$1
 	shift
-	"$@" <"$file" &
+	"$@" <"$file" 3>&- &
 	BG_PID=$!
 	PIDS+=("$BG_PID")
 }
@@ -93,4 +99,13 @@ teardown() {
 # data_lines FILE - the data: lines of a stream, values only.
 data_lines() {
 	sed -n 's/^data: \{0,1\}//p' "$1"
+}
+
+# start_odd - the scripted stream server (tests/odd_server.py); sets ODD.
+start_odd() {
+	local f=$BATS_TEST_TMPDIR/odd.$RANDOM
+	python3 "$TESTS/odd_server.py" >"$f" 3>&- &
+	PIDS+=($!)
+	wait_for grep -q '^port ' "$f"
+	ODD=http://127.0.0.1:$(awk '{ print $2 }' "$f")
 }

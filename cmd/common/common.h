@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+#include "sse.h"
+
+#define SSE_COMMON_VERSION SSE_VERSION
+
 /* Exit statuses of sse-pub and sse-cat (see their man pages). */
 enum exit_code {
 	EXIT_OK = 0,

@@ -1,0 +1,201 @@
+#!/usr/bin/env bats
+# sse-pub: words, lines, whole, raw; failures and what it says about them.
+load test_helper
+
+@test "sse-pub --help and --version" {
+	run "$SSE_PUB" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--whole"* && "$output" == *"--raw"* ]]
+	run "$SSE_PUB" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" == "sse-pub "*"libcurl"* ]]
+}
+
+@test "sse-pub: usage errors exit 1" {
+	run "$SSE_PUB"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "sse-pub: error: no URL given" ]
+	run "$SSE_PUB" -i 5 http://127.0.0.1:1/events
+	[ "$status" -eq 1 ]
+	[[ "${lines[0]}" == *"--id names one event"* ]]
+	run "$SSE_PUB" -s http://127.0.0.1:1/events word
+	[ "$status" -eq 1 ]
+	run "$SSE_PUB" -e $'a\nb' http://127.0.0.1:1/events word
+	[ "$status" -eq 1 ]
+	run "$SSE_PUB" --raw -e x http://127.0.0.1:1/events
+	[ "$status" -eq 1 ]
+}
+
+@test "sse-pub URL words: one event, the words joined by spaces" {
+	start_ssed
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/w
+	run "$SSE_PUB" "$URL/events/w" hello  big world
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	wait_for grep -q '^data: hello big world$' "$out"
+}
+
+@test "sse-pub -e and -i set the type and id" {
+	start_ssed
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/w
+	"$SSE_PUB" -e note -i 'my id' "$URL/events/w" x
+	wait_for grep -q '^data: x$' "$out"
+	printf ': ssed\nid: my id\nevent: note\ndata: x\n\n' | cmp - "$out"
+}
+
+@test "sse-pub reads stdin: one event per line, a last line without newline too" {
+	start_ssed
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/l
+	printf 'one\ntwo\r\n\nlast' | "$SSE_PUB" -e line "$URL/events/l"
+	wait_for grep -q '^data: last$' "$out"
+	[ "$(data_lines "$out" | tr '\n' ,)" = "one,two,,last," ]
+	[ "$(grep -c '^event: line$' "$out")" -eq 4 ]
+}
+
+@test "sse-pub: empty stdin exits 0 at once and publishes nothing" {
+	start_ssed
+	run "$SSE_PUB" "$URL/events/e" </dev/null
+	[ "$status" -eq 0 ]
+	metric_is ssed_events_published_total 0
+}
+
+@test "sse-pub: each line leaves as it arrives, over one connection" {
+	start_ssed -v
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/f
+	fifo=$BATS_TEST_TMPDIR/fifo
+	mkfifo "$fifo"
+	bg_in "$fifo" "$SSE_PUB" "$URL/events/f"
+	pub=$BG_PID
+	exec 7>"$fifo"
+	echo first >&7
+	wait_for grep -q '^data: first$' "$out"
+	echo second >&7
+	wait_for grep -q '^data: second$' "$out"
+	exec 7>&-
+	rc=0
+	wait "$pub" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$(grep -c 'POST /events/f' "$ERR")" -eq 1 ]
+}
+
+@test "sse-pub -s: all of stdin is one event" {
+	start_ssed
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/s
+	printf 'a\nb\n' | "$SSE_PUB" -s -i w1 "$URL/events/s"
+	wait_for grep -q '^data: b$' "$out"
+	printf ': ssed\nid: w1\ndata: a\ndata: b\n\n' | cmp - "$out"
+}
+
+@test "seq 10000 | sse-pub: all delivered, in order" {
+	start_ssed --history 20000
+	out=$BATS_TEST_TMPDIR/out
+	"$SSE_CAT" -n 10000 "$URL/events/seq" >"$out" &
+	cat_pid=$!
+	PIDS+=("$cat_pid")
+	wait_for metric_is ssed_subscribers 1
+	seq 1 10000 | "$SSE_PUB" "$URL/events/seq"
+	wait "$cat_pid"
+	seq 1 10000 | cmp - "$out"
+}
+
+@test "sse-cat -o raw | sse-pub --raw bridges two ssed, keeping types and ids" {
+	start_ssed
+	url1=$URL
+	start_ssed
+	url2=$URL
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/b
+	# The pipe is a fifo so that both ends are ours to stop at teardown.
+	mkfifo "$BATS_TEST_TMPDIR/pipe"
+	bg_in "$BATS_TEST_TMPDIR/pipe" "$SSE_PUB" --raw "$url2/events/b"
+	"$SSE_CAT" -o raw "$url1/events/b" >"$BATS_TEST_TMPDIR/pipe" 3>&- &
+	PIDS+=($!)
+	wait_for sh -c "curl -sf '$url1/metrics' | grep -qx 'ssed_subscribers 1'"
+	curl -sf -d hello "$url1/events/b?event=greet&id=g1" >/dev/null
+	printf 'two\nlines' | curl -sf --data-binary @- "$url1/events/b" >/dev/null
+	wait_for grep -q '^data: lines$' "$out"
+	grep -q '^id: g1$' "$out"
+	grep -q '^event: greet$' "$out"
+	[ "$(data_lines "$out" | tr '\n' ,)" = "hello,two,lines," ]
+}
+
+@test "sse-pub: HTTP errors are exit 2 naming the status and the reason" {
+	start_ssed --max-body 10
+	run "$SSE_PUB" "$URL/events/x" this message is too long
+	[ "$status" -eq 2 ]
+	[ "$output" = "sse-pub: error: HTTP 413: body too large (see --max-body) (nothing published)" ]
+	run "$SSE_PUB" "$URL/nope" x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"HTTP 404: not found"* ]]
+	run sh -c "echo x | '$SSE_PUB' '$URL/nope'"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"HTTP 404: not found"* ]]
+}
+
+@test "sse-pub: a dead port is exit 2" {
+	start_ssed
+	port=$PORT
+	kill "$SSED_PID"; wait "$SSED_PID" || true
+	run "$SSE_PUB" "http://127.0.0.1:$port/events" x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"onnect"*"(nothing published)" ]]
+}
+
+@test "sse-pub --token and SSE_TOKEN; the token is never printed" {
+	printf 'tok-5ecret\n' >"$BATS_TEST_TMPDIR/tok"
+	start_ssed --publish-token-file "$BATS_TEST_TMPDIR/tok"
+	run "$SSE_PUB" "$URL/events/t" x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"HTTP 401"* ]]
+	run sh -c "echo x | '$SSE_PUB' -v '$URL/events/t'"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"HTTP 401"* ]]
+	run "$SSE_PUB" -v --token tok-5ecret "$URL/events/t" x
+	[ "$status" -eq 0 ]
+	[[ "$output" != *5ecret* ]]
+	SSE_TOKEN=tok-5ecret run "$SSE_PUB" -v "$URL/events/t" x
+	[ "$status" -eq 0 ]
+	[[ "$output" != *5ecret* ]]
+	SSE_TOKEN=not-this-one run "$SSE_PUB" -v "$URL/events/t" x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"HTTP 403"* && "$output" != *not-this-one* ]]
+	metric_is ssed_events_published_total 2
+}
+
+@test "sse-pub over a Unix socket" {
+	sock=$BATS_TEST_TMPDIR/s.sock
+	start_ssed -u "$sock"
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/u
+	"$SSE_PUB" -u "$sock" http://localhost/events/u over unix
+	printf 'a\nb\n' | "$SSE_PUB" -u "$sock" http://localhost/events/u
+	wait_for grep -q '^data: b$' "$out"
+	[ "$(data_lines "$out" | tr '\n' ,)" = "over unix,a,b," ]
+}
+
+@test "tail -f | sse-pub: when ssed dies, sse-pub exits 2 at once saying so" {
+	start_ssed
+	out=$BATS_TEST_TMPDIR/out
+	subscribe "$out" /events/k
+	fifo=$BATS_TEST_TMPDIR/fifo
+	mkfifo "$fifo"
+	errf=$BATS_TEST_TMPDIR/err
+	"$SSE_PUB" "$URL/events/k" <"$fifo" 2>"$errf" &
+	pub=$!
+	PIDS+=("$pub")
+	exec 7>"$fifo"
+	echo before >&7
+	wait_for grep -q '^data: before$' "$out"
+	kill -9 "$SSED_PID"
+	# stdin stays open and quiet: sse-pub must notice the broker on its own.
+	rc=0
+	wait "$pub" || rc=$?
+	exec 7>&-
+	[ "$rc" -eq 2 ]
+	grep -q '1 event(s) sent' "$errf"
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""A scripted HTTP server for streams ssed would never send. Listens on
+127.0.0.1, an ephemeral port, printed as "port N" once it is ready.
+
+Paths:
+  /wrongtype     200 with Content-Type text/plain
+  /204           204 No Content
+  /404           404 with a one-line reason
+  /json          awkward events (control characters, quotes, invalid UTF-8, emoji), then EOF
+  /retry         1st: retry: 150, id 1, EOF; 2nd: id 2, EOF; then 204
+  /stuck         one event, then silence
+  /gap           an ssed-gap event, then one event, then EOF
+  /log           what /retry saw: one line per connection: "<ms since start> <Last-Event-ID>"
+"""
+import http.server
+import sys
+import threading
+import time
+
+START = time.monotonic()
+LOG = []
+COUNT = {}
+LOCK = threading.Lock()
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def stream(self, body, close=True):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def simple(self, code, ctype, body):
+        self.send_response(code)
+        if code != 204:
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if code != 204:
+            self.wfile.write(body)
+
+    def do_GET(self):
+        p = self.path.split("?")[0]
+        with LOCK:
+            COUNT[p] = COUNT.get(p, 0) + 1
+            n = COUNT[p]
+        if p == "/wrongtype":
+            self.simple(200, "text/plain", b"data: not a stream\n\n")
+        elif p == "/204":
+            self.simple(204, "", b"")
+        elif p == "/404":
+            self.simple(404, "text/plain", b"no such stream\n")
+        elif p == "/json":
+            self.stream(b'data: q"\\\x01\x1f\x7f\t\n\n'
+                        b"data: \xff\xfe bad\n\n"
+                        b"data: \xf0\x9f\x98\x80\n\n"
+                        b"event: t\nid: 7\ndata: a\ndata: b\n\n")
+        elif p == "/retry":
+            with LOCK:
+                LOG.append("%d %s" % ((time.monotonic() - START) * 1000,
+                                      self.headers.get("Last-Event-ID", "-")))
+            if n == 1:
+                self.stream(b"retry: 150\nid: 1\ndata: one\n\n")
+            elif n == 2:
+                self.stream(b"id: 2\ndata: two\n\n")
+            else:
+                self.simple(204, "", b"")
+        elif p == "/stuck":
+            self.stream(b"data: x\n\n")
+            time.sleep(30)
+        elif p == "/gap":
+            self.stream(b"event: ssed-gap\ndata: 41\n\nid: 50\ndata: after\n\n")
+        elif p == "/log":
+            with LOCK:
+                self.simple(200, "text/plain", ("\n".join(LOG) + "\n").encode())
+        else:
+            self.simple(404, "text/plain", b"not found\n")
+
+
+def main():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    srv.daemon_threads = True
+    print("port", srv.server_address[1], flush=True)
+    threading.Timer(120, srv.shutdown).start()  # never outlive a test run
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

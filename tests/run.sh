@@ -5,8 +5,8 @@
 # Under CI (CI=true) a skipped test counts as a failure.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-O=${O:-build}
-B=${B:-bin}
+export O=${O:-build}
+export B=${B:-bin}
 BATS=${BATS:-bats}
 out=tests/.out
 mkdir -p "$out"

@@ -685,15 +685,14 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 			return preflight(x, c, "GET, POST, OPTIONS");
 		return method_not_allowed(x, c, "GET, POST, OPTIONS");
 	}
-	if(!strcmp(url, "/metrics")) {
-		if(get || head)
+	if(!strcmp(url, "/metrics") || !strcmp(url, "/healthz")) {
+		if((get || head) && url[1] == 'm')
 			return metrics(x, c);
-		return method_not_allowed(x, c, "GET, HEAD");
-	}
-	if(!strcmp(url, "/healthz")) {
 		if(get || head)
 			return reply(x, c, MHD_HTTP_OK, "ok", NULL, NULL);
-		return method_not_allowed(x, c, "GET, HEAD");
+		if(is(method, "OPTIONS"))
+			return preflight(x, c, "GET, HEAD, OPTIONS");
+		return method_not_allowed(x, c, "GET, HEAD, OPTIONS");
 	}
 	return reply(x, c, MHD_HTTP_NOT_FOUND, "not found", NULL, NULL);
 }

@@ -148,8 +148,12 @@ fuzz: | $(DEPS_FIRST)
 	build/fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus
 
-bench: all
-	@bench/run.sh
+bench: all $(O)/bench/sse-load
+	@B=$(B) bench/run.sh $(BENCH)
+
+$(O)/bench/sse-load: bench/sse-load.c
+	@mkdir -p $(@D)
+	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 run: all
 	$(B)/ssed

@@ -5,8 +5,8 @@
 set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev"
-check="$build bats curl jq mandoc groff-base clang procps python3"
-bench="$check nginx libnginx-mod-nchan gnuplot-nox"
+check="$build bats curl jq mandoc groff-base clang procps iproute2 python3"
+bench="$check"
 
 case "${1:-build}" in
 build) want=$build ;;

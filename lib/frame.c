@@ -198,3 +198,19 @@ int sse_frame_comment(struct sse_buf *out, const char *text, size_t len)
 	out->data[out->len] = '\0';
 	return 0;
 }
+
+void sse_event_from_parsed(struct sse_event *e, const struct sse_parsed *p)
+{
+	memset(e, 0, sizeof(*e));
+	if(p->has_id) {
+		e->id = p->id;
+		e->id_len = p->id_len;
+	}
+	if(!(p->type_len == 7 && !memcmp(p->type, "message", 7))) {
+		e->event = p->type;
+		e->event_len = p->type_len;
+	}
+	e->data = p->data;
+	e->data_len = p->data_len;
+	e->retry = -1;
+}

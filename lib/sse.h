@@ -226,4 +226,12 @@ int sse_parser_set_last_id(struct sse_parser *p, const char *id, size_t len);
 /* sse_parser_free - release p. NULL is allowed. */
 void sse_parser_free(struct sse_parser *p);
 
+/*
+ * sse_event_from_parsed - the event to encode so that a reader sees what
+ * the parser dispatched: the id only when the event carried one itself,
+ * no event line for the type "message", no retry. e points into p's
+ * strings, so it is valid as long as p is (during the callback).
+ */
+void sse_event_from_parsed(struct sse_event *e, const struct sse_parsed *p);
+
 #endif /* SSE_H */

@@ -137,18 +137,7 @@ static int format(struct cat *k, const struct sse_parsed *ev)
 		json_str(&k->out, ev->data, ev->data_len);
 		return sse_buf_append(&k->out, "}\n", 2);
 	case FMT_RAW:
-		memset(&e, 0, sizeof(e));
-		if(ev->has_id) {
-			e.id = ev->id;
-			e.id_len = ev->id_len;
-		}
-		if(!(ev->type_len == 7 && !memcmp(ev->type, "message", 7))) {
-			e.event = ev->type;
-			e.event_len = ev->type_len;
-		}
-		e.data = ev->data;
-		e.data_len = ev->data_len;
-		e.retry = -1;
+		sse_event_from_parsed(&e, ev);
 		return sse_frame_event(&k->out, &e);
 	}
 	return 0;

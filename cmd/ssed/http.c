@@ -220,18 +220,9 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	char id[HUB_ID_MAX + 1];
 	int rc;
 
-	memset(&e, 0, sizeof(e));
-	if(ev->has_id && ev->id_len) {
-		e.id = ev->id;
-		e.id_len = ev->id_len;
-	}
-	if(!(ev->type_len == 7 && !memcmp(ev->type, "message", 7))) {
-		e.event = ev->type;
-		e.event_len = ev->type_len;
-	}
-	e.data = ev->data;
-	e.data_len = ev->data_len;
-	e.retry = -1;
+	sse_event_from_parsed(&e, ev);
+	if(e.id && !e.id_len)
+		e.id = NULL;  /* an empty id: ssed numbers the event itself */
 	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, id);
 	if(rc) {
 		r->bad = rc;

@@ -259,6 +259,19 @@ int main(void)
 	round_trip(": not a comment", 15, ": not a comment", 15, "data that looks like a comment");
 	random_round_trips();
 	parser_api();
+	{
+		struct sse_parsed pe = { "message", 7, "d", 1, "9", 1, 0 };
+
+		sse_event_from_parsed(&ev, &pe);
+		tap_ok(!ev.id && !ev.event && ev.data_len == 1 && ev.retry < 0,
+		       "from parsed: no own id, type message: neither is written");
+		pe.type = "t";
+		pe.type_len = 1;
+		pe.has_id = 1;
+		sse_event_from_parsed(&ev, &pe);
+		tap_ok(ev.id && ev.id_len == 1 && ev.event && ev.event_len == 1,
+		       "from parsed: an own id and a type are kept");
+	}
 
 	sse_buf_init(&b, 4);
 	tap_ok(sse_buf_append(&b, "abcd", 4) == 0 && sse_buf_append(&b, "e", 1) == SSE_ETOOBIG &&

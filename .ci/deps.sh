@@ -5,7 +5,7 @@
 set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev"
-check="$build bats curl jq mandoc groff-base clang procps iproute2 python3"
+check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl"
 bench="$check"
 
 case "${1:-build}" in

@@ -86,5 +86,15 @@ seq 1 1000000 | timeout 60 "$B/sse-pub" "http://127.0.0.1:$PORT/events/pipe"
 wait "$cp"
 e=$(date +%s%N)
 if seq 1 1000000 | cmp -s - "$out/pipe.out"; then ok=intact; else ok=DIFFERENT; fi
-echo "pipe lines 1000000 seconds $(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 }') output $ok"
+pipe_ns=$((e - s))
+echo "pipe lines 1000000 seconds $(awk -v d=$pipe_ns 'BEGIN { printf "%.2f", d / 1e9 }') output $ok"
+
+# The same job the slow way: one curl per line, 2,000 lines.
+s=$(date +%s%N)
+for i in $(seq 1 2000); do
+	curl -sf -d "$i" "http://127.0.0.1:$PORT/events/curl" >/dev/null || break
+done
+e=$(date +%s%N)
+echo "curl_per_line lines 2000 seconds $(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 }')" \
+	"sse_pub_speedup $(awk -v c=$((e - s)) -v p=$pipe_ns 'BEGIN { printf "%.0f", (1000000 / (p / 1e9)) / (2000 / (c / 1e9)) }')x"
 stop_ssed

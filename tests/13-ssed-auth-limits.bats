@@ -120,3 +120,44 @@ load test_helper
 	[ $(( (end - start) / 1000000 )) -lt 1000 ]
 	! grep -qi 'fatal' "$ERR"
 }
+
+@test "thousands of abrupt disconnects leave no fd, no growth, no log flood" {
+	start_ssed --heartbeat 0.5
+	wait_for metric_is ssed_subscribers 0
+	fds0=$(ls "/proc/$SSED_PID/fd" | wc -l)
+	for round in 1 2; do
+		log=$BATS_TEST_TMPDIR/many.$round
+		python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/gone 2500 1000000 >"$log" 3>&- &
+		pid=$!
+		PIDS+=("$pid")
+		wait_for grep -q ready "$log"
+		wait_for metric_is ssed_subscribers 2500
+		kill -9 "$pid"
+		wait "$pid" || true
+		wait_for metric_is ssed_subscribers 0
+		rss[$round]=$(awk '/^VmRSS/ { print $2 }' "/proc/$SSED_PID/status")
+	done
+	fds=$(ls "/proc/$SSED_PID/fd" | wc -l)
+	echo "fds $fds0 -> $fds, rss ${rss[1]} -> ${rss[2]} KiB"
+	[ "$fds" -le $((fds0 + 2)) ]
+	# The second round reuses what the first freed.
+	[ "${rss[2]}" -le $((rss[1] + 4096)) ]
+	# One start-up line, nothing per dead client.
+	[ "$(wc -l <"$ERR")" -eq 1 ]
+}
+
+@test "the open-file limit caps --max-subscribers, and ssed says so" {
+	run timeout 2 bash -c "ulimit -n 1000 && ulimit -Hn 1000 && exec '$SSED' -l 127.0.0.1:0 --max-subscribers 5000"
+	[ "$status" -eq 124 ]
+	[[ "$output" == *"the open-file limit (1000) caps --max-subscribers at 680"* ]]
+}
+
+@test "ssed listens on IPv6 loopback" {
+	ERR=$BATS_TEST_TMPDIR/v6.err
+	"$SSED" -l '[::1]:0' 2>"$ERR" 3>&- &
+	PIDS+=($!)
+	wait_for grep -q 'listening on http://\[::1\]:' "$ERR"
+	port=$(grep -o '\]:[0-9]*' "$ERR" | tr -d ']:')
+	run curl -sfg "http://[::1]:$port/healthz"
+	[ "$output" = ok ]
+}

@@ -57,9 +57,20 @@ examples() {
 		for ex in "$dir"/*.sh; do
 			[ -f "$ex" ] || continue
 			n=$((n + 1))
+			# Its own process group, so that whatever it starts (a follower,
+			# an ssed in the background) is stopped with it after 3 s.
+			(cd "$work" && PATH=$SSED_BIN:$PATH exec setsid bash -e "$ex" >"$ex.out" 2>&1 3>&-) &
+			pid=$!
+			for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
 			rc=0
-			(cd "$work" && PATH=$SSED_BIN:$PATH timeout 3 bash -e "$ex" >"$ex.out" 2>&1 3>&-) || rc=$?
-			# 0: it finished; 124: a follower still following when time ran out.
+			if kill -0 "$pid" 2>/dev/null; then
+				rc=124  # a follower still following when time ran out
+				kill -TERM -- -"$pid" 2>/dev/null || kill "$pid"
+				wait "$pid" || true
+			else
+				wait "$pid" || rc=$?
+				kill -TERM -- -"$pid" 2>/dev/null || true  # what it left running
+			fi
 			if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
 				echo "$(basename "$page") example $(basename "$ex"): exit $rc"
 				cat "$ex" "$ex.out"
@@ -70,5 +81,4 @@ examples() {
 	[ "$n" -ge 8 ]
 	# The examples really published: the broker counted their events.
 	metric_ge ssed_events_published_total 3
-	pkill -f "ssed -l 127.0.0.1:0" -P $$ 2>/dev/null || true
 }

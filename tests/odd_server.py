@@ -11,8 +11,12 @@ Paths:
   /stuck         one event, then silence
   /gap           an ssed-gap event, then one event, then EOF
   /log           what /retry saw: one line per connection: "<ms since start> <Last-Event-ID>"
+  POST anything  200 with "1" (a publish that took one event)
+
+odd_server.py --tls CERT KEY serves the same over HTTPS.
 """
 import http.server
+import ssl
 import sys
 import threading
 import time
@@ -84,9 +88,26 @@ class H(http.server.BaseHTTPRequestHandler):
             self.simple(404, "text/plain", b"not found\n")
 
 
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        elif self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                self.rfile.read(size + 2)
+                if size == 0:
+                    break
+        self.simple(200, "text/plain", b"1\n")
+
+
 def main():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     srv.daemon_threads = True
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("port", srv.server_address[1], flush=True)
     threading.Timer(120, srv.shutdown).start()  # never outlive a test run
     srv.serve_forever()

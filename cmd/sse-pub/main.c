@@ -114,8 +114,10 @@ static int take_lines(struct pub *p, const char *s, size_t n)
 }
 
 /*
- * Wait until stdin has something or the server has spoken (a reply before
- * the upload ended is an error reply, or the connection is gone).
+ * Wait until stdin has something or the server is done with us: it closed
+ * the connection, or shut its side after an early error reply. Readable
+ * bytes alone prove nothing (TLS sends session tickets after the
+ * handshake), so the socket is watched for the peer's end only.
  * Returns 1 for stdin, 0 for the server.
  */
 static int wait_stdin(struct pub *p)
@@ -127,7 +129,7 @@ static int wait_stdin(struct pub *p)
 	fds[0].events = POLLIN;
 	if(p->sock != CURL_SOCKET_BAD) {
 		fds[1].fd = p->sock;
-		fds[1].events = POLLIN;
+		fds[1].events = POLLRDHUP;
 		n = 2;
 	}
 	for(;;) {

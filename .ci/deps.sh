@@ -5,7 +5,7 @@
 set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev"
-check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl"
+check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium"
 bench="$check"
 
 case "${1:-build}" in
@@ -19,6 +19,10 @@ missing=
 for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
 done
+# Node.js may come from elsewhere than Debian; any node and npm will do.
+if [ "${1:-build}" != build ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+	missing="$missing nodejs npm"
+fi
 [ -n "$missing" ] || exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -199,3 +199,16 @@ load test_helper
 	[ "$rc" -eq 2 ]
 	grep -q '1 event(s) sent' "$errf"
 }
+
+@test "sse-pub -H adds a header; -q still prints errors" {
+	printf 'hdr-tok\n' >"$BATS_TEST_TMPDIR/tok"
+	start_ssed --publish-token-file "$BATS_TEST_TMPDIR/tok"
+	run "$SSE_PUB" -H 'Authorization: Bearer hdr-tok' "$URL/events/h" x
+	[ "$status" -eq 0 ]
+	run "$SSE_PUB" -q -v "$URL/events/h" x
+	[ "$status" -eq 2 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "sse-pub: error: HTTP 401"* ]]
+	run "$SSE_PUB" -H 'no colon here' "$URL/events/h" x
+	[ "$status" -eq 1 ]
+}

@@ -75,14 +75,22 @@ comp_opts() {
 	[ "${COMPREPLY[*]}" = "--whole" ]
 }
 
-@test "the zsh and fish completion files parse" {
-	if command -v zsh >/dev/null; then
-		for f in "$TESTS"/../completions/_*; do zsh -n "$f"; done
-	fi
-	if command -v fish >/dev/null; then
-		for f in "$TESTS"/../completions/*.fish; do fish -n "$f"; done
-	fi
+@test "the zsh, fish and bash completion files parse" {
+	command -v zsh
+	command -v fish
+	for f in "$TESTS"/../completions/_*; do zsh -n "$f"; done
+	for f in "$TESTS"/../completions/*.fish; do fish -n "$f"; done
 	for f in "$TESTS"/../completions/*.bash; do bash -n "$f"; done
+}
+
+@test "fish completion: options and values" {
+	c=$TESTS/../completions
+	run fish -c "source '$c/sse-cat.fish'; complete -C 'sse-cat --form'"
+	[[ "$output" == "--format"* ]]
+	run fish -c "source '$c/sse-cat.fish'; complete -C 'sse-cat -o '"
+	[ "$(cut -f1 <<<"$output" | tr '\n' ' ')" = "data json raw " ]
+	run fish -c "source '$c/ssed.fish'; complete -C 'ssed --max-s'"
+	[[ "$output" == "--max-subscribers"* ]]
 }
 
 @test "README shows the two commands and the tour" {

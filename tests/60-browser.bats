@@ -24,3 +24,38 @@ setup_file() {
 	[ "${lines[-1]}" = "from sse-pub | typed in the page" ]
 	[ -s "$shot" ]
 }
+
+@test "a browser on two topics gets typed events, survives an ssed restart, sees no duplicate" {
+	command -v chromium
+	start_ssed --retry 300
+	port=$PORT
+	in=$BATS_TEST_TMPDIR/in
+	out=$BATS_TEST_TMPDIR/out
+	mkfifo "$in"
+	timeout 90 node "$TESTS/browser/restart.js" "$URL/" <"$in" >"$out" 2>&1 3>&- &
+	node_pid=$!
+	PIDS+=("$node_pid")
+	exec 7>"$in"
+	wait_for grep -qx ready "$out"
+	curl -sf -d a1 "$URL/events/alpha?event=add" >/dev/null
+	curl -sf -d b1 "$URL/events/beta?event=remove" >/dev/null
+	curl -sf -d untyped "$URL/events/alpha" >/dev/null  # "message": no listener
+	echo "expect 2 1" >&7
+	wait_for grep -qx 'seen 2' "$out"
+	kill "$SSED_PID"
+	wait "$SSED_PID" || true
+	start_ssed_on "$port" --retry 300
+	# The browser comes back by itself.
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d a2 "$URL/events/alpha?event=add" >/dev/null
+	curl -sf -d b2 "$URL/events/beta?event=remove" >/dev/null
+	echo "expect 4 2" >&7
+	wait_for grep -qx 'seen 4' "$out"
+	echo done >&7
+	exec 7>&-
+	wait "$node_pid"
+	cat "$out"
+	[ "$(grep '^event ' "$out" | tr '\n' ,)" = "event add:a1,event remove:b1,event add:a2,event remove:b2," ]
+	# Two connections; the new ssed could not place the old id and said so.
+	grep -qx 'opens 2 gaps 1' "$out"
+}

@@ -5,8 +5,8 @@ load test_helper
 setup_file() {
 	# playwright-core from the npm registry, without its browser download;
 	# no lock file is written.
-	if [ ! -d "$BATS_TEST_DIRNAME/browser/node_modules/playwright-core" ]; then
-		(cd "$BATS_TEST_DIRNAME/browser" &&
+	if [ ! -d "$BATS_TEST_DIRNAME/js/node_modules/playwright-core" ]; then
+		(cd "$BATS_TEST_DIRNAME/js" &&
 			npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error) \
 			>"$BATS_FILE_TMPDIR/npm.log" 2>&1 || { cat "$BATS_FILE_TMPDIR/npm.log" >&3; return 1; }
 	fi
@@ -18,7 +18,7 @@ setup_file() {
 	start_ssed
 	shot=$TESTS/.out/demo-page.png
 	mkdir -p "$(dirname "$shot")"
-	run timeout 90 node "$TESTS/browser/demo.js" "$URL/" "$shot" "$SSE_PUB"
+	run timeout 90 node "$TESTS/js/demo.js" "$URL/" "$shot" "$SSE_PUB"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = "from sse-pub | typed in the page" ]
@@ -32,7 +32,7 @@ setup_file() {
 	in=$BATS_TEST_TMPDIR/in
 	out=$BATS_TEST_TMPDIR/out
 	mkfifo "$in"
-	timeout 90 node "$TESTS/browser/restart.js" "$URL/" <"$in" >"$out" 2>&1 3>&- &
+	timeout 90 node "$TESTS/js/restart.js" "$URL/" <"$in" >"$out" 2>&1 3>&- &
 	node_pid=$!
 	PIDS+=("$node_pid")
 	exec 7>"$in"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bats
+# Faults: a broker killed under its clients, broken and slow requests.
+load test_helper
+
+@test "kill -9 of ssed under sse-cat and tail -f | sse-pub: both say so or carry on" {
+	start_ssed --retry 200
+	port=$PORT
+	out=$BATS_TEST_TMPDIR/out
+	err=$BATS_TEST_TMPDIR/cat.err
+	"$SSE_CAT" "$URL/events/f" >"$out" 2>"$err" 3>&- &
+	PIDS+=($!)
+	fifo=$BATS_TEST_TMPDIR/fifo
+	mkfifo "$fifo"
+	"$SSE_PUB" "$URL/events/f" <"$fifo" 2>"$BATS_TEST_TMPDIR/pub.err" 3>&- &
+	pub=$!
+	PIDS+=("$pub")
+	exec 7>"$fifo"
+	wait_for metric_is ssed_subscribers 1
+	echo before >&7
+	wait_for grep -qx before "$out"
+	kill -9 "$SSED_PID"
+	# The publisher notices on its own and says how far it got.
+	rc=0
+	wait "$pub" || rc=$?
+	exec 7>&-
+	[ "$rc" -eq 2 ]
+	grep -q 'sse-pub: error: .*1 event(s) sent' "$BATS_TEST_TMPDIR/pub.err"
+	start_ssed_on "$port" --retry 200
+	# The subscriber comes back by itself and prints all that follows.
+	wait_for metric_is ssed_subscribers 1
+	for m in after1 after2 after3; do curl -sf -d "$m" "$URL/events/f" >/dev/null; done
+	wait_for grep -qx after3 "$out"
+	[ "$(cat "$out")" = $'before\nafter1\nafter2\nafter3' ]
+	grep -q 'events were missed' "$err"
+}
+
+@test "kill -9 of a subscriber mid-stream: freed, the others go on" {
+	start_ssed --heartbeat 0.2
+	out=$BATS_TEST_TMPDIR/keep
+	"$SSE_CAT" "$URL/events/m" >"$out" 3>&- &
+	PIDS+=($!)
+	"$SSE_CAT" "$URL/events/m" >/dev/null 3>&- &
+	victim=$!
+	PIDS+=("$victim")
+	wait_for metric_is ssed_subscribers 2
+	seq 1 500 | "$SSE_PUB" "$URL/events/m" 3>&- &
+	pub=$!
+	kill -9 "$victim"
+	wait "$pub"
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d last "$URL/events/m" >/dev/null
+	wait_for grep -qx last "$out"
+	[ "$(grep -cx '[0-9]*' "$out")" -eq 500 ]
+}
+
+@test "truncated requests leave the server unaffected" {
+	start_ssed
+	for req in 'GET /events HTTP/1.1\r\nHost: x\r\n' 'POST /events/t HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nshort' 'GE'; do
+		python3 - "$PORT" "$req" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+s.close()
+PY
+	done
+	run curl -sf "$URL/healthz"
+	[ "$output" = ok ]
+	metric_is ssed_events_published_total 0
+	wait_for metric_is ssed_subscribers 0
+}
+
+@test "a slowloris client that never finishes its headers is timed out" {
+	start_ssed --timeout 2
+	run timeout 30 python3 "$TESTS/sse_clients.py" slowloris 127.0.0.1 "$PORT" 3
+	[[ "$output" == "closed after "* ]]
+	s=${output#closed after }
+	[ "${s%s}" -le 6 ]
+	run curl -sf "$URL/healthz"
+	[ "$output" = ok ]
+}

@@ -18,6 +18,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "common.h"
 #include "ssed.h"
@@ -107,11 +110,30 @@ struct hb_arg {
 	double every;
 };
 
+/*
+ * After a storm of disconnects glibc keeps the freed connection memory in
+ * its arenas; hand it back to the system once the streams are gone.
+ */
+static void trim_after_drop(struct hub *hub, size_t *high)
+{
+	size_t now = hub_subscribers(hub);
+
+	if(now > *high)
+		*high = now;
+	if(*high - now < 256)
+		return;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	*high = now;
+}
+
 static void *heartbeat_main(void *arg)
 {
 	struct hb_arg *a = arg;
 	struct timespec ts;
 	long long ns = (long long)(a->every * 1e9);
+	size_t high = 0;
 
 	pthread_mutex_lock(&hb_mu);
 	while(!hb_stop) {
@@ -125,6 +147,7 @@ static void *heartbeat_main(void *arg)
 		if(pthread_cond_timedwait(&hb_cv, &hb_mu, &ts) == ETIMEDOUT && !hb_stop) {
 			pthread_mutex_unlock(&hb_mu);
 			hub_heartbeat(a->hub);
+			trim_after_drop(a->hub, &high);
 			pthread_mutex_lock(&hb_mu);
 		}
 	}

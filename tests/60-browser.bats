@@ -2,15 +2,7 @@
 # The demo page in a real browser: Debian's chromium driven by playwright-core.
 load test_helper
 
-setup_file() {
-	# playwright-core from the npm registry, without its browser download;
-	# no lock file is written.
-	if [ ! -d "$BATS_TEST_DIRNAME/js/node_modules/playwright-core" ]; then
-		(cd "$BATS_TEST_DIRNAME/js" &&
-			npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error) \
-			>"$BATS_FILE_TMPDIR/npm.log" 2>&1 || { cat "$BATS_FILE_TMPDIR/npm.log" >&3; return 1; }
-	fi
-}
+setup_file() { npm_deps playwright-core; }
 
 @test "the demo page shows messages typed in it and published by sse-pub" {
 	command -v chromium

@@ -2,13 +2,7 @@
 # Node's eventsource package as an independent client.
 load test_helper
 
-setup_file() {
-	if [ ! -d "$BATS_TEST_DIRNAME/js/node_modules/eventsource" ]; then
-		(cd "$BATS_TEST_DIRNAME/js" &&
-			npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error) \
-			>"$BATS_FILE_TMPDIR/npm.log" 2>&1 || { cat "$BATS_FILE_TMPDIR/npm.log" >&3; return 1; }
-	fi
-}
+setup_file() { npm_deps eventsource; }
 
 @test "eventsource (npm): multi-line data, types, ids, and Last-Event-ID after a restart" {
 	command -v node

@@ -109,3 +109,12 @@ start_odd() {
 	wait_for grep -q '^port ' "$f"
 	ODD=http://127.0.0.1:$(awk '{ print $2 }' "$f")
 }
+
+# npm_deps PACKAGE - make sure tests/js has its npm packages (playwright-core
+# without its browser download, eventsource); no lock file is written.
+npm_deps() {
+	local js=$BATS_TEST_DIRNAME/js
+	[ -d "$js/node_modules/$1" ] && return 0
+	(cd "$js" && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error) \
+		>"$BATS_FILE_TMPDIR/npm.log" 2>&1 || { cat "$BATS_FILE_TMPDIR/npm.log" >&3; return 1; }
+}

@@ -2,16 +2,12 @@
 // a message typed into its box and one published from outside (sse-pub)
 // both appear in its list. Prints the list; exits non-zero on any failure.
 const { execFileSync } = require('child_process');
-const { chromium } = require('playwright-core');
+const { launch } = require('./browser');
 
 const [url, shot, ssePub] = process.argv.slice(2);
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 800, height: 500 } });
     await page.goto(url, { timeout: 15000 });

@@ -4,7 +4,7 @@
 // OPENS connections and prints "seen N"; "done" ends. Last it prints each
 // event seen ("event type:data"), and "opens N gaps N".
 const readline = require('readline');
-const { chromium } = require('playwright-core');
+const { launch } = require('./browser');
 
 const url = process.argv[2];
 const rl = readline.createInterface({ input: process.stdin });
@@ -12,11 +12,7 @@ const lines = rl[Symbol.asyncIterator]();
 const next = async () => (await lines.next()).value;
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     await page.goto(url, { timeout: 15000 });

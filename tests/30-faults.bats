@@ -78,3 +78,16 @@ PY
 	run curl -sf "$URL/healthz"
 	[ "$output" = ok ]
 }
+
+@test "--header-timeout: headers trickled in faster than --timeout are still cut off" {
+	start_ssed --timeout 60 --header-timeout 2
+	start=$(date +%s)
+	run timeout 30 python3 "$TESTS/sse_clients.py" slowloris 127.0.0.1 "$PORT" 0.3
+	[[ "$output" == "closed after "* ]]
+	[ $(( $(date +%s) - start )) -le 8 ]
+	# A request that is all there is not touched, however long it lasts.
+	subscribe "$BATS_TEST_TMPDIR/s" /events/h
+	sleep 3  # longer than --header-timeout on purpose
+	curl -sf -d still "$URL/events/h" >/dev/null
+	wait_for grep -q '^data: still$' "$BATS_TEST_TMPDIR/s"
+}

@@ -7,10 +7,13 @@
  * MHD_suspend_connection under its lock; a publish resumes it. Uploads
  * are consumed whole on every call and kept in our own capped buffers.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "common.h"
 #include "ssed.h"
@@ -620,6 +623,109 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 	return rc;
 }
 
+/* ---- the header deadline */
+
+struct track {
+	int fd;
+	double since;              /* when it began to wait for a request */
+	int waiting;
+	struct track *prev, *next;
+};
+
+/* Connections waiting for a whole request. A connection leaves the list
+ * (under track_mu) before libmicrohttpd closes its socket, so the reaper
+ * never shuts down a descriptor that has been reused. */
+static pthread_mutex_t track_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct track *waiting;
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_waiting(struct track *t, int on)
+{
+	if(!t || t->waiting == on)
+		return;
+	if(on) {
+		t->since = mono();
+		t->prev = NULL;
+		t->next = waiting;
+		if(waiting)
+			waiting->prev = t;
+		waiting = t;
+	} else {
+		if(t->prev)
+			t->prev->next = t->next;
+		else
+			waiting = t->next;
+		if(t->next)
+			t->next->prev = t->prev;
+	}
+	t->waiting = on;
+}
+
+static void track_wait(struct MHD_Connection *c, int on)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if(!ci)
+		return;
+	pthread_mutex_lock(&track_mu);
+	set_waiting(ci->socket_context, on);
+	pthread_mutex_unlock(&track_mu);
+}
+
+void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+		 enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct track *t = *socket_context;
+
+	(void)cls;
+	if(code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		t = calloc(1, sizeof(*t));
+		if(!t || !ci) {
+			free(t);
+			return;  /* untracked: only the idle timeout applies */
+		}
+		t->fd = ci->connect_fd;
+		pthread_mutex_lock(&track_mu);
+		set_waiting(t, 1);
+		pthread_mutex_unlock(&track_mu);
+		*socket_context = t;
+		return;
+	}
+	if(!t)
+		return;
+	pthread_mutex_lock(&track_mu);
+	set_waiting(t, 0);
+	pthread_mutex_unlock(&track_mu);
+	free(t);
+	*socket_context = NULL;
+}
+
+void http_reap(double limit)
+{
+	double now = mono();
+	struct track *t, *next;
+
+	pthread_mutex_lock(&track_mu);
+	for(t = waiting; t; t = next) {
+		next = t->next;
+		if(now - t->since > limit) {
+			shutdown(t->fd, SHUT_RDWR);
+			set_waiting(t, 0);
+		}
+	}
+	pthread_mutex_unlock(&track_mu);
+}
+
 /* ---- routing */
 
 static int is(const char *method, const char *m)
@@ -638,6 +744,8 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 	size_t tlen = 0;
 
 	(void)version;
+	if(!r && !*upload_size)
+		track_wait(c, 0);  /* the request is all here: no deadline now */
 	if(r) {  /* a publish's body, or its end */
 		if(*upload_size)
 			return pub_data(r, upload, upload_size);
@@ -692,10 +800,10 @@ void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		    enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
-	(void)c;
 	(void)toe;
 	req_free(*req_cls);
 	*req_cls = NULL;
+	track_wait(c, 1);  /* the next request on this connection starts now */
 }
 
 void http_log(void *cls, const char *fmt, va_list ap)

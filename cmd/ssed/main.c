@@ -48,6 +48,8 @@ static const char usage_text[] =
 "      --publish-token-file FILE  publishing over TCP needs this bearer token\n"
 "      --subscribe-token-file FILE  subscribing over TCP needs this bearer token\n"
 "      --timeout SECS             close a connection making no progress (default 60)\n"
+"      --header-timeout SECS      close a connection whose request headers take longer\n"
+"                                 (default 10, 0: no limit)\n"
 "      --threads N                worker threads per listener (default: CPUs)\n"
 "  -v, --verbose                  log every request\n"
 "  -q, --quiet                    log errors only\n"
@@ -59,13 +61,14 @@ static const char usage_text[] =
 enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
-	OPT_TIMEOUT, OPT_THREADS
+	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT
 };
 
 /* Sorted by long name. */
 static const struct option long_opts[] = {
 	{ "cors", required_argument, NULL, OPT_CORS },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "history", required_argument, NULL, OPT_HISTORY },
 	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
@@ -99,16 +102,25 @@ static struct listener listeners[MAX_LISTENERS];
 static size_t nlisteners;
 static const char *unix_path;
 
-/* ---- heartbeat thread */
+/* ---- the ticker: heartbeats, the header deadline, memory trimming */
 
-static pthread_mutex_t hb_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t hb_cv = PTHREAD_COND_INITIALIZER;
-static int hb_stop;
+static pthread_mutex_t tick_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tick_cv = PTHREAD_COND_INITIALIZER;
+static int tick_stop;
 
-struct hb_arg {
+struct tick_arg {
 	struct hub *hub;
-	double every;
+	double heartbeat;          /* 0: none */
+	double header_timeout;     /* 0: none */
 };
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /*
  * After a storm of disconnects glibc keeps the freed connection memory in
@@ -128,15 +140,18 @@ static void trim_after_drop(struct hub *hub, size_t *high)
 	*high = now;
 }
 
-static void *heartbeat_main(void *arg)
+/* Wakes once a second, or once per heartbeat when that is shorter. */
+static void *ticker_main(void *arg)
 {
-	struct hb_arg *a = arg;
+	struct tick_arg *a = arg;
+	double every = a->heartbeat > 0 && a->heartbeat < 1 ? a->heartbeat : 1;
+	double next_hb = mono_now() + a->heartbeat;
+	long long ns = (long long)(every * 1e9);
 	struct timespec ts;
-	long long ns = (long long)(a->every * 1e9);
 	size_t high = 0;
 
-	pthread_mutex_lock(&hb_mu);
-	while(!hb_stop) {
+	pthread_mutex_lock(&tick_mu);
+	while(!tick_stop) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += (time_t)(ns / 1000000000LL);
 		ts.tv_nsec += (long)(ns % 1000000000LL);
@@ -144,14 +159,21 @@ static void *heartbeat_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		if(pthread_cond_timedwait(&hb_cv, &hb_mu, &ts) == ETIMEDOUT && !hb_stop) {
-			pthread_mutex_unlock(&hb_mu);
+		if(pthread_cond_timedwait(&tick_cv, &tick_mu, &ts) != ETIMEDOUT || tick_stop)
+			continue;
+		pthread_mutex_unlock(&tick_mu);
+		if(a->header_timeout > 0)
+			http_reap(a->header_timeout);
+		if(a->heartbeat > 0 && mono_now() >= next_hb) {
+			next_hb += a->heartbeat;
+			if(next_hb < mono_now())
+				next_hb = mono_now() + a->heartbeat;
 			hub_heartbeat(a->hub);
-			trim_after_drop(a->hub, &high);
-			pthread_mutex_lock(&hb_mu);
 		}
+		trim_after_drop(a->hub, &high);
+		pthread_mutex_lock(&tick_mu);
 	}
-	pthread_mutex_unlock(&hb_mu);
+	pthread_mutex_unlock(&tick_mu);
 	return NULL;
 }
 
@@ -344,6 +366,7 @@ static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_c
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, http_notify, NULL,
 		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_END);
 	if(!l->d) {
@@ -382,12 +405,12 @@ int main(int argc, char **argv)
 	struct ssed_config cfg = {
 		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
 		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
-		.retry_ms = -1, .timeout = 60, .threads = 0, .cors = NULL,
+		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
 	};
 	struct hub_config hc;
-	struct hb_arg hb;
-	pthread_t hb_thread;
-	int c, sig, asked_subs = 0, rc = 1, hb_started = 0;
+	struct tick_arg tick;
+	pthread_t tick_thread;
+	int c, sig, asked_subs = 0, rc = 1, tick_started = 0;
 	struct hub *hub = NULL;
 	sigset_t sigs;
 	size_t i, left;
@@ -429,6 +452,9 @@ int main(int argc, char **argv)
 		case OPT_PUB_TOKEN: cfg.publish_token = read_token("--publish-token-file", optarg); break;
 		case OPT_SUB_TOKEN: cfg.subscribe_token = read_token("--subscribe-token-file", optarg); break;
 		case OPT_TIMEOUT: cfg.timeout = (unsigned)parse_num("--timeout", optarg, 1, 86400); break;
+		case OPT_HEADER_TIMEOUT:
+			cfg.header_timeout = parse_seconds("--header-timeout", optarg, 86400);
+			break;
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
 		default:
 			fprintf(stderr, "Try 'ssed --help' for more information.\n");
@@ -475,12 +501,13 @@ int main(int argc, char **argv)
 	for(i = 0; i < nlisteners; i++)
 		if(start_daemon(&listeners[i], hub, &cfg))
 			goto out;
-	if(cfg.heartbeat > 0) {
-		hb.hub = hub;
-		hb.every = cfg.heartbeat;
-		if(pthread_create(&hb_thread, NULL, heartbeat_main, &hb) == 0)
-			hb_started = 1;
-	}
+	tick.hub = hub;
+	tick.heartbeat = cfg.heartbeat;
+	tick.header_timeout = cfg.header_timeout;
+	if(pthread_create(&tick_thread, NULL, ticker_main, &tick) == 0)
+		tick_started = 1;
+	else
+		warnf("no ticker thread: no heartbeats and no header deadline");
 	if(!msg_quiet) {
 		for(i = 0; i < nlisteners; i++)
 			fprintf(stderr, "ssed: listening on %s\n", listeners[i].shown);
@@ -505,12 +532,12 @@ out:
 		if(left)
 			notef("%zu stream(s) still closing", left);
 	}
-	if(hb_started) {
-		pthread_mutex_lock(&hb_mu);
-		hb_stop = 1;
-		pthread_cond_signal(&hb_cv);
-		pthread_mutex_unlock(&hb_mu);
-		pthread_join(hb_thread, NULL);
+	if(tick_started) {
+		pthread_mutex_lock(&tick_mu);
+		tick_stop = 1;
+		pthread_cond_signal(&tick_cv);
+		pthread_mutex_unlock(&tick_mu);
+		pthread_join(tick_thread, NULL);
 	}
 	for(i = 0; i < nlisteners; i++) {
 		if(listeners[i].d)

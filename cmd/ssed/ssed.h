@@ -19,6 +19,7 @@ struct ssed_config {
 	double heartbeat;          /* seconds; 0 turns heartbeats off */
 	long long retry_ms;        /* -1: send no retry field */
 	unsigned timeout;          /* seconds without progress before a close */
+	double header_timeout;     /* seconds a request's headers may take; 0: no limit */
 	unsigned threads;
 	const char *cors;          /* NULL: no CORS headers */
 	char *publish_token;       /* NULL: publishing is open */
@@ -39,6 +40,18 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		    enum MHD_RequestTerminationCode toe);
 void http_log(void *cls, const char *fmt, va_list ap);
+
+/*
+ * The header deadline. libmicrohttpd's timeout restarts with every byte, so
+ * a client that sends its headers a line now and then is never cut off.
+ * http_notify (MHD_OPTION_NOTIFY_CONNECTION) keeps the connections still
+ * waiting for a complete request; http_reap, called about once a second,
+ * shuts down the socket of each that has waited longer than limit seconds,
+ * which libmicrohttpd then closes.
+ */
+void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+		 enum MHD_ConnectionNotificationCode code);
+void http_reap(double limit);
 
 /* struct hub_ops for a libmicrohttpd connection. */
 void http_suspend(void *conn);

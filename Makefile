@@ -148,8 +148,12 @@ fuzz: | $(DEPS_FIRST)
 	build/fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus
 
+# bench/README.md: REPEAT rounds, subscriber SIZES, BURST_EVENTS per burst.
+REPEAT ?= 3
+SIZES ?= 1000 10000
+BURST_EVENTS ?= 1000
 bench: all $(O)/bench/sse-load
-	@B=$(B) bench/run.sh $(BENCH)
+	@B=$(B) REPEAT=$(REPEAT) SIZES="$(SIZES)" BURST_EVENTS=$(BURST_EVENTS) bench/run.sh
 
 $(O)/bench/sse-load: bench/sse-load.c
 	@mkdir -p $(@D)

@@ -1,30 +1,67 @@
 #!/usr/bin/env bash
-# bench/run.sh - ssed on loopback under load; one line per figure.
-# Bounded: every step has a time limit; the whole run takes a few minutes.
-# Usage: bench/run.sh [quick]   (quick: 1k subscribers only)
+# bench/run.sh - ssed and nchan side by side on loopback, same load, same
+# knobs; every scenario alternates the two servers REPEAT times and the
+# medians go to bench/RESULTS.md (with bench/results.png when gnuplot is
+# there). Every step has a time limit.
+#
+# Environment: REPEAT (default 3), SIZES (default "1000 10000"),
+# BURST_EVENTS (default 1000), B (programs, default bin).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 B=${B:-bin}
+REPEAT=${REPEAT:-3}
+SIZES=${SIZES:-1000 10000}
+BURST_EVENTS=${BURST_EVENTS:-1000}
+HISTORY=2000
 LOAD=build/bench/sse-load
 out=bench/out
+raw=$out/raw.txt
 mkdir -p "$out"
-quick=${1:-}
+: >"$raw"
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+have_nchan=0
+[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] && command -v nginx >/dev/null && have_nchan=1
 
-start_ssed() {
-	"$B/ssed" -l 127.0.0.1:0 "$@" 2>"$out/ssed.err" &
-	SSED_PID=$!
-	for _ in $(seq 1 250); do
-		grep -q 'listening on' "$out/ssed.err" && break
-		sleep 0.02
-	done
-	PORT=$(grep -o '127.0.0.1:[0-9]*' "$out/ssed.err" | head -1 | cut -d: -f2)
+# ---- servers: start_server KIND; sets SPID (the process to watch), PORT, PUB
+start_server() {
+	case $1 in
+	ssed)
+		"$B/ssed" -q -l 127.0.0.1:0 --history "$HISTORY" --history-bytes 256M --heartbeat 60 \
+			2>"$out/ssed.err" &
+		SPID=$!
+		# -q hides the start-up line: the port comes from the socket table.
+		for _ in $(seq 1 250); do
+			PORT=$(ss -ltnpH 2>/dev/null | awk -v p="pid=$SPID," '$0 ~ p { split($4, a, ":"); print a[2] }')
+			[ -n "$PORT" ] && break
+			sleep 0.02
+		done
+		PUB=/events
+		;;
+	nchan)
+		PORT=$((20000 + RANDOM % 20000))
+		rm -rf "$out/nginx" && mkdir -p "$out/nginx"
+		sed -e "s#@DIR@#$PWD/$out/nginx#g; s#@PORT@#$PORT#; s#@HISTORY@#$HISTORY#" \
+			bench/nchan.conf.in >"$out/nginx/nginx.conf"
+		nginx -c "$PWD/$out/nginx/nginx.conf" -p "$PWD/$out/nginx" 2>>"$out/nginx-start.err" &
+		SPID=$!
+		for _ in $(seq 1 250); do
+			curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
+			sleep 0.02
+		done
+		PUB=/pub
+		;;
+	esac
 }
-stop_ssed() { kill "$SSED_PID" 2>/dev/null; wait "$SSED_PID" 2>/dev/null; }
+stop_server() {
+	kill "$SPID" 2>/dev/null
+	wait "$SPID" 2>/dev/null
+	pkill -f "nginx -c $PWD/$out/nginx" 2>/dev/null || true
+}
+# All processes of the server (nginx: master and workers).
+server_pids() { echo "$SPID"; pgrep -P "$SPID" 2>/dev/null; }
+rss_kb() { local p t=0; for p in $(server_pids); do t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status"))); done; echo "$t"; }
+cpu_ticks() { local p t=0; for p in $(server_pids); do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
 
-# wait_ready FILE - until the load client says its streams are open (60 s).
 wait_ready() {
 	for _ in $(seq 1 3000); do
 		grep -q ready "$1" && return 0
@@ -33,68 +70,122 @@ wait_ready() {
 	return 1
 }
 
-echo "# ssed $("$B/ssed" --version | cut -d' ' -f2-), $(nproc) CPUs, $(date -u +%F)"
-sizes="1000 10000"
-[ "$quick" = quick ] && sizes=1000
+# record SCENARIO SERVER METRIC VALUE (a value that could not be measured: NaN)
+record() { echo "$1 $2 $3 ${4:-NaN}" >>"$raw"; }
 
-for n in $sizes; do
-	start_ssed --history 1000 --heartbeat 60
-	base=$(rss_kb "$SSED_PID")
+# ---- scenarios
+idle() {  # idle KIND N
+	local kind=$1 n=$2 base lp rss t0 t1 hz
+	start_server "$kind"
+	base=$(rss_kb)
 	timeout 120 "$LOAD" sub 127.0.0.1 "$PORT" /events/idle "$n" 0 40 20 >"$out/idle.out" &
 	lp=$!
-	wait_ready "$out/idle.out" || echo "idle $n: streams did not open"
+	wait_ready "$out/idle.out" || echo "idle $kind $n: streams did not open"
 	sleep 1
-	rss=$(rss_kb "$SSED_PID")
-	t0=$(cpu_ticks "$SSED_PID")
+	rss=$(rss_kb)
+	t0=$(cpu_ticks)
 	sleep 10
-	t1=$(cpu_ticks "$SSED_PID")
+	t1=$(cpu_ticks)
 	hz=$(getconf CLK_TCK)
-	echo "idle_subscribers $n rss_per_subscriber_bytes $(( (rss - base) * 1024 / n )) idle_cpu_percent $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * t / hz / 10 }')"
+	record "idle_$n" "$kind" rss_per_sub_bytes $(( (rss - base) * 1024 / n ))
+	record "idle_$n" "$kind" idle_cpu_percent "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * t / hz / 10 }')"
 	kill "$lp" 2>/dev/null; wait "$lp" 2>/dev/null
-	stop_ssed
-done
+	stop_server
+}
 
-for n in $sizes; do
-	start_ssed --history 2000 --heartbeat 60
-	timeout 180 "$LOAD" sub 127.0.0.1 "$PORT" /events/fan "$n" 1000 150 20 >"$out/fan.out" &
+fanout() {  # fanout KIND N EVENTS RATE NAME
+	local kind=$1 n=$2 events=$3 rate=$4 name=$5 lp line
+	start_server "$kind"
+	timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/fan "$n" "$events" 280 20 >"$out/fan.out" &
 	lp=$!
 	wait_ready "$out/fan.out"
-	timeout 170 "$LOAD" pub 127.0.0.1 "$PORT" /events/fan 1000 0 >"$out/pub.out"
+	timeout 280 "$LOAD" pub 127.0.0.1 "$PORT" "$PUB/fan" "$events" "$rate" >"$out/pub.out" ||
+		kill "$lp" 2>/dev/null  # no point waiting for events never sent
 	wait "$lp"
-	echo "fanout_burst subscribers $n events 1000 $(tail -1 "$out/fan.out")"
-	stop_ssed
-done
+	line=$(tail -1 "$out/fan.out")
+	set -- $line
+	record "$name" "$kind" deliveries_per_s "${8:-0}"
+	record "$name" "$kind" p50_ms "${10:-0}"
+	record "$name" "$kind" p99_ms "${12:-0}"
+	record "$name" "$kind" max_ms "${14:-0}"
+	record "$name" "$kind" lost "${4:-0}"
+	record "$name" "$kind" publish_per_s "$(awk '{ print $4 }' "$out/pub.out")"
+	stop_server
+}
 
-start_ssed --history 200000 --history-bytes 64M
-timeout 60 "$LOAD" sub 127.0.0.1 "$PORT" /events/one 1 100000 50 >"$out/one.out" &
-lp=$!
-wait_ready "$out/one.out"
-timeout 50 "$LOAD" stream 127.0.0.1 "$PORT" /events/one 100000 >"$out/pub.out"
-wait "$lp"
-echo "one_subscriber events 100000 $(tail -1 "$out/one.out") publish: $(cat "$out/pub.out")"
-stop_ssed
+one_sub() {  # one_sub KIND: ssed streams its publish, nchan takes one POST each
+	local kind=$1 lp mode=pub
+	[ "$kind" = ssed ] && mode=stream
+	start_server "$kind"
+	timeout 120 "$LOAD" sub 127.0.0.1 "$PORT" /events/one 1 100000 110 >"$out/one.out" &
+	lp=$!
+	wait_ready "$out/one.out"
+	timeout 110 "$LOAD" "$mode" 127.0.0.1 "$PORT" "$PUB/one" 100000 >"$out/pub.out" ||
+		kill "$lp" 2>/dev/null
+	wait "$lp"
+	set -- $(tail -1 "$out/one.out")
+	record one_sub "$kind" events_per_s "${8:-0}"
+	record one_sub "$kind" lost "${4:-0}"
+	stop_server
+}
 
-start_ssed --history 1000000 --history-bytes 256M
-timeout 60 "$B/sse-cat" -n 1000000 "http://127.0.0.1:$PORT/events/pipe" >"$out/pipe.out" &
-cp=$!
-for _ in $(seq 1 250); do
-	curl -s "http://127.0.0.1:$PORT/metrics" | grep -qx 'ssed_subscribers 1' && break
-	sleep 0.02
-done
-s=$(date +%s%N)
-seq 1 1000000 | timeout 60 "$B/sse-pub" "http://127.0.0.1:$PORT/events/pipe"
-wait "$cp"
-e=$(date +%s%N)
-if seq 1 1000000 | cmp -s - "$out/pipe.out"; then ok=intact; else ok=DIFFERENT; fi
-pipe_ns=$((e - s))
-echo "pipe lines 1000000 seconds $(awk -v d=$pipe_ns 'BEGIN { printf "%.2f", d / 1e9 }') output $ok"
+pipe() {  # ssed only: seq | sse-pub | sse-cat, against one curl per line
+	local cp s e ok pipe_ns
+	"$B/ssed" -q -l 127.0.0.1:0 --history 1000000 --history-bytes 256M 2>/dev/null &
+	SPID=$!
+	for _ in $(seq 1 250); do
+		PORT=$(ss -ltnpH 2>/dev/null | awk -v p="pid=$SPID," '$0 ~ p { split($4, a, ":"); print a[2] }')
+		[ -n "$PORT" ] && break
+		sleep 0.02
+	done
+	timeout 60 "$B/sse-cat" -n 1000000 "http://127.0.0.1:$PORT/events/pipe" >"$out/pipe.out" &
+	cp=$!
+	for _ in $(seq 1 250); do
+		curl -s "http://127.0.0.1:$PORT/metrics" | grep -qx 'ssed_subscribers 1' && break
+		sleep 0.02
+	done
+	s=$(date +%s%N)
+	seq 1 1000000 | timeout 60 "$B/sse-pub" "http://127.0.0.1:$PORT/events/pipe"
+	wait "$cp"
+	e=$(date +%s%N)
+	pipe_ns=$((e - s))
+	if seq 1 1000000 | cmp -s - "$out/pipe.out"; then ok=1; else ok=0; fi
+	record pipe ssed seconds_1M "$(awk -v d=$pipe_ns 'BEGIN { printf "%.2f", d / 1e9 }')"
+	record pipe ssed intact "$ok"
+	s=$(date +%s%N)
+	for i in $(seq 1 2000); do
+		curl -sf -d "$i" "http://127.0.0.1:$PORT/events/curl" >/dev/null || break
+	done
+	e=$(date +%s%N)
+	record pipe curl_per_line seconds_1M "$(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 * 500 }')"
+	stop_server
+}
 
-# The same job the slow way: one curl per line, 2,000 lines.
-s=$(date +%s%N)
-for i in $(seq 1 2000); do
-	curl -sf -d "$i" "http://127.0.0.1:$PORT/events/curl" >/dev/null || break
+nchan_pipe() {  # nchan's best publish path: POSTs over one keep-alive connection
+	start_server nchan
+	timeout 120 "$LOAD" pub 127.0.0.1 "$PORT" /pub/pipe 20000 >"$out/pub.out"
+	record pipe nchan seconds_1M "$(awk '{ printf "%.2f", 1000000 / $4 }' "$out/pub.out")"
+	stop_server
+}
+
+# ---- the run
+echo "# $(uname -sr), $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 }') GiB; ssed $("$B/ssed" --version | cut -d' ' -f2-)"
+[ "$have_nchan" = 1 ] || echo "# nchan is not installed (nginx + libnginx-mod-nchan): ssed alone"
+kinds="ssed"
+[ "$have_nchan" = 1 ] && kinds="ssed nchan"
+for r in $(seq 1 "$REPEAT"); do
+	echo "# round $r of $REPEAT"
+	for n in $SIZES; do
+		for k in $kinds; do idle "$k" "$n"; done
+		for k in $kinds; do fanout "$k" "$n" "$BURST_EVENTS" 0 "burst_$n"; done
+	done
+	for k in $kinds; do fanout "$k" 10000 1000 100 "rate100_10000"; done
+	for k in $kinds; do one_sub "$k"; done
+	pipe
+	[ "$have_nchan" = 1 ] && nchan_pipe
 done
-e=$(date +%s%N)
-echo "curl_per_line lines 2000 seconds $(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 }')" \
-	"sse_pub_speedup $(awk -v c=$((e - s)) -v p=$pipe_ns 'BEGIN { printf "%.0f", (1000000 / (p / 1e9)) / (2000 / (c / 1e9)) }')x"
-stop_ssed
+python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
+cat bench/RESULTS.md
+if command -v gnuplot >/dev/null && [ -s "$out/chart.dat" ]; then
+	gnuplot bench/chart.gp && echo "# chart: bench/results.png"
+fi

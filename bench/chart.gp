@@ -1,0 +1,17 @@
+# chart.gp - deliveries/s and p99 latency against subscribers, from
+# bench/out/chart.dat (subscribers, ssed rate, ssed p99, nchan rate, nchan p99).
+set terminal pngcairo size 1000,420 font "sans,10"
+set output "bench/results.png"
+set multiplot layout 1,2 title "ssed and nchan, fan-out burst (loopback, medians)"
+set logscale x
+set xtics (1000, 10000)
+set xlabel "subscribers"
+set key top left
+set ylabel "deliveries/s"
+set yrange [0:*]
+plot "bench/out/chart.dat" using 1:2 with linespoints lw 2 title "ssed", \
+     "" using 1:4 with linespoints lw 2 title "nchan"
+set ylabel "p99 latency (ms)"
+plot "bench/out/chart.dat" using 1:3 with linespoints lw 2 title "ssed", \
+     "" using 1:5 with linespoints lw 2 title "nchan"
+unset multiplot

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""report.py RAW REPEAT - medians of bench/run.sh's raw figures as the
+Markdown of bench/RESULTS.md, and bench/out/chart.dat for the chart."""
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+raw, repeat = sys.argv[1], sys.argv[2]
+vals = defaultdict(list)
+order = []
+for line in open(raw):
+    parts = line.split()
+    if len(parts) != 4:
+        continue
+    scen, server, metric, value = parts
+    key = (scen, server, metric)
+    if key not in vals:
+        order.append(key)
+    if value != "NaN":
+        vals[key].append(float(value))
+med = {k: statistics.median(v) if v else None for k, v in vals.items()}
+
+
+def fmt(x):
+    if x is None:
+        return "—"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else f"{int(x)}"
+
+
+def cpu():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+TITLES = {
+    "idle_1000": "Idle, 1,000 subscribers",
+    "idle_10000": "Idle, 10,000 subscribers",
+    "burst_1000": "Fan-out burst: 1,000 subscribers, events as fast as replies come",
+    "burst_10000": "Fan-out burst: 10,000 subscribers, events as fast as replies come",
+    "rate100_10000": "Fan-out at 100 events/s: 10,000 subscribers, 1,000 events",
+    "one_sub": "One subscriber, 100,000 events as fast as possible",
+    "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",
+}
+
+print("# Benchmark results: ssed and nchan side by side\n")
+print("Made by `make bench` (bench/run.sh): both servers on loopback, the same load client "
+      "(`build/bench/sse-load`), alternating, " + repeat + " rounds; each figure is the median of "
+      "the rounds. The machine is shared and noisy: compare the ratios of one run, not absolute "
+      "figures across runs.\n")
+print(f"- machine: {cpu()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
+try:
+    v = subprocess.run(["bin/ssed", "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"- ssed: {v}")
+except OSError:
+    pass
+try:
+    v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libnginx-mod-nchan"],
+                       capture_output=True, text=True).stdout.strip()
+    if v:
+        print(f"- nchan: Debian libnginx-mod-nchan {v}, config `bench/nchan.conf.in`")
+except OSError:
+    pass
+print("- ssed: `ssed --history 2000 --history-bytes 256M --heartbeat 60` (2 worker threads, the default "
+      "on 2 CPUs); nchan: 2 workers, eventsource subscriber, buffer 2000, new subscribers at the newest "
+      "message")
+print("- load: `sse-load sub` holds the streams (from 127.0.0.1–127.0.0.20) and measures latency "
+      "from a send timestamp in each event; `sse-load pub` POSTs one event per request over one "
+      "keep-alive connection (the same for both servers); in the one-subscriber scenario ssed takes "
+      "its streamed publish (`sse-load stream`), nchan one POST per event\n")
+
+scens = []
+for s, _, _ in order:
+    if s not in scens:
+        scens.append(s)
+for s in scens:
+    print(f"## {TITLES.get(s, s)}\n")
+    servers = []
+    metrics = []
+    for (sc, srv, m) in order:
+        if sc != s:
+            continue
+        if srv not in servers:
+            servers.append(srv)
+        if m not in metrics:
+            metrics.append(m)
+    ref = "nchan" if "nchan" in servers else None
+    cols = servers + (["ssed / nchan"] if ref and "ssed" in servers else [])
+    print("| metric | " + " | ".join(cols) + " |")
+    print("| --- |" + " --- |" * len(cols))
+    for m in metrics:
+        row = [fmt(med.get((s, srv, m))) for srv in servers]
+        if ref and "ssed" in servers:
+            a, b = med.get((s, "ssed", m)), med.get((s, ref, m))
+            row.append(f"{a / b:.2f}" if a is not None and b else "—")
+        print(f"| {m} | " + " | ".join(row) + " |")
+    print()
+
+os.makedirs("bench/out", exist_ok=True)
+with open("bench/out/chart.dat", "w") as f:
+    for n in (1000, 10000):
+        k = f"burst_{n}"
+        row = [med.get((k, srv, m)) for srv in ("ssed", "nchan") for m in ("deliveries_per_s", "p99_ms")]
+        if row[0] is not None:
+            f.write(f"{n} " + " ".join("NaN" if x is None else str(x) for x in row) + "\n")

@@ -22,6 +22,16 @@ mkdir -p "$out"
 have_nchan=0
 [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] && command -v nginx >/dev/null && have_nchan=1
 
+# ssed -q prints no start-up line: its port comes from the socket table.
+ssed_port() {
+	for _ in $(seq 1 250); do
+		PORT=$(ss -ltnpH 2>/dev/null | awk -v p="pid=$SPID," '$0 ~ p { split($4, a, ":"); print a[2] }')
+		[ -n "$PORT" ] && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
 # ---- servers: start_server KIND; sets SPID (the process to watch), PORT, PUB
 start_server() {
 	case $1 in
@@ -29,12 +39,7 @@ start_server() {
 		"$B/ssed" -q -l 127.0.0.1:0 --history "$HISTORY" --history-bytes 256M --heartbeat 60 \
 			2>"$out/ssed.err" &
 		SPID=$!
-		# -q hides the start-up line: the port comes from the socket table.
-		for _ in $(seq 1 250); do
-			PORT=$(ss -ltnpH 2>/dev/null | awk -v p="pid=$SPID," '$0 ~ p { split($4, a, ":"); print a[2] }')
-			[ -n "$PORT" ] && break
-			sleep 0.02
-		done
+		ssed_port
 		PUB=/events
 		;;
 	nchan)
@@ -133,11 +138,7 @@ pipe() {  # ssed only: seq | sse-pub | sse-cat, against one curl per line
 	local cp s e ok pipe_ns
 	"$B/ssed" -q -l 127.0.0.1:0 --history 1000000 --history-bytes 256M 2>/dev/null &
 	SPID=$!
-	for _ in $(seq 1 250); do
-		PORT=$(ss -ltnpH 2>/dev/null | awk -v p="pid=$SPID," '$0 ~ p { split($4, a, ":"); print a[2] }')
-		[ -n "$PORT" ] && break
-		sleep 0.02
-	done
+	ssed_port
 	timeout 60 "$B/sse-cat" -n 1000000 "http://127.0.0.1:$PORT/events/pipe" >"$out/pipe.out" &
 	cp=$!
 	for _ in $(seq 1 250); do

@@ -98,7 +98,8 @@ load test_helper
 	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/m 1000 200 >"$log" &
 	pid=$!
 	PIDS+=("$pid")
-	wait_for grep -q ready "$log" || { cat "$log"; grep -v -e '^ssed: GET' -e 'stream of' "$ERR" | tail -20; false; }
+	WAIT_SECS=60 wait_for grep -q ready "$log" ||
+		{ cat "$log"; grep -v -e '^ssed: GET' -e 'stream of' "$ERR" | tail -20; false; }
 	for i in $(seq 1 200); do printf 'data: %s\n\n' "$i"; done |
 		curl -sf -H 'Content-Type: text/event-stream' --data-binary @- "$URL/events/m" >/dev/null
 	wait "$pid"
@@ -110,7 +111,7 @@ load test_helper
 	log=$BATS_TEST_TMPDIR/many
 	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/z 1000 1 >"$log" &
 	PIDS+=($!)
-	wait_for grep -q ready "$log"
+	WAIT_SECS=60 wait_for grep -q ready "$log"
 	wait_for metric_is ssed_subscribers 1000
 	start=$(date +%s%N)
 	kill -TERM "$SSED_PID"
@@ -135,8 +136,8 @@ rss_near() { [ "$(rss_kb)" -le $(($1 + 8192)) ]; }
 		python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/gone 5000 1000000 >"$log" 3>&- &
 		pid=$!
 		PIDS+=("$pid")
-		wait_for grep -q ready "$log"
-		wait_for metric_is ssed_subscribers 5000
+		WAIT_SECS=60 wait_for grep -q ready "$log"
+		WAIT_SECS=60 wait_for metric_is ssed_subscribers 5000
 		echo "round $round: $(rss_kb) KiB with 5000 streams"
 		kill -9 "$pid"
 		wait "$pid" || true

@@ -16,10 +16,12 @@ SSE_CAT=${SSE_CAT:-$SSED_BIN/sse-cat}
 TESTS=$BATS_TEST_DIRNAME
 PIDS=()
 
-# wait_for CMD... - run CMD until it succeeds, up to 10 s (0.02 s apart).
+# wait_for CMD... - run CMD until it succeeds, up to WAIT_SECS (default 10)
+# seconds, 0.02 s apart. Steps that open thousands of streams from Python
+# set WAIT_SECS=60: the machines are shared, and a busy one is slow.
 wait_for() {
 	local i
-	for ((i = 0; i < 500; i++)); do
+	for ((i = 0; i < ${WAIT_SECS:-10} * 50; i++)); do
 		"$@" 2>/dev/null && return 0
 		sleep 0.02
 	done

@@ -593,14 +593,16 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max)
 			s->pre = NULL;
 		}
 	}
-	while(n < max) {
-		if(behind(s)) {
-			s->dropped = 1;
-			h->st.slow_dropped++;
-			if(n)
-				break;
+	/* Events leave a ring only in hub_publish, under this same lock, so
+	 * one look before the copy loop is enough. */
+	if(behind(s)) {
+		s->dropped = 1;
+		h->st.slow_dropped++;
+		if(!n)
 			goto end;
-		}
+		max = n;  /* send the opening bytes; the next read ends it */
+	}
+	while(n < max) {
 		/* The pending event with the lowest seq, across the topics. */
 		c = NULL;
 		e = NULL;

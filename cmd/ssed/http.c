@@ -55,11 +55,21 @@ static void add_cors(struct http_ctx *x, struct MHD_Response *r)
 		MHD_add_response_header(r, "Access-Control-Allow-Origin", x->cfg->cors);
 }
 
-/* -v: the reply's status and reason (http_request logged the request). */
-static void log_req(struct MHD_Connection *c, unsigned status, const char *note)
+/*
+ * respond - the last steps of every reply: the CORS header, queue, drop our
+ * reference, and under -v the status and a note (http_request logged the
+ * request line).
+ */
+static enum MHD_Result respond(struct http_ctx *x, struct MHD_Connection *c, unsigned status,
+			       struct MHD_Response *r, const char *note)
 {
-	(void)c;
+	enum MHD_Result rc;
+
+	add_cors(x, r);
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
 	notef("-> %u %s", status, note);
+	return rc;
 }
 
 /*
@@ -70,7 +80,6 @@ static enum MHD_Result reply(struct http_ctx *x, struct MHD_Connection *c, unsig
 			     const char *text, const char *hdr, const char *val)
 {
 	struct MHD_Response *r;
-	enum MHD_Result rc;
 	char body[512];
 	int n;
 
@@ -83,29 +92,20 @@ static enum MHD_Result reply(struct http_ctx *x, struct MHD_Connection *c, unsig
 	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
 	if(hdr)
 		MHD_add_response_header(r, hdr, val);
-	add_cors(x, r);
-	rc = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	log_req(c, status, text);
-	return rc;
+	return respond(x, c, status, r, text);
 }
 
 static enum MHD_Result reply_static(struct http_ctx *x, struct MHD_Connection *c,
 				    const char *type, const char *body, size_t len)
 {
 	struct MHD_Response *r;
-	enum MHD_Result rc;
 
 	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
 	if(!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	add_cors(x, r);
-	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	log_req(c, MHD_HTTP_OK, type);
-	return rc;
+	return respond(x, c, MHD_HTTP_OK, r, type);
 }
 
 static enum MHD_Result method_not_allowed(struct http_ctx *x, struct MHD_Connection *c,
@@ -117,23 +117,18 @@ static enum MHD_Result method_not_allowed(struct http_ctx *x, struct MHD_Connect
 static enum MHD_Result preflight(struct http_ctx *x, struct MHD_Connection *c, const char *allow)
 {
 	struct MHD_Response *r;
-	enum MHD_Result rc;
 
 	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if(!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Allow", allow);
 	if(x->cfg->cors) {
-		add_cors(x, r);
 		MHD_add_response_header(r, "Access-Control-Allow-Methods", allow);
 		MHD_add_response_header(r, "Access-Control-Allow-Headers",
 					"Authorization, Content-Type, Last-Event-ID, Cache-Control");
 		MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
 	}
-	rc = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
-	MHD_destroy_response(r);
-	log_req(c, MHD_HTTP_NO_CONTENT, "preflight");
-	return rc;
+	return respond(x, c, MHD_HTTP_NO_CONTENT, r, "preflight");
 }
 
 /* ---- small helpers */
@@ -509,7 +504,6 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	const char *last;
 	enum MHD_Result rc;
 	int err = 0;
-	size_t n;
 
 	if(auth(x, c, x->cfg->subscribe_token, "access_token", &rc))
 		return rc;
@@ -555,13 +549,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	MHD_add_response_header(r, "Content-Type", "text/event-stream");
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	MHD_add_response_header(r, "X-Accel-Buffering", "no");
-	add_cors(x, r);
-	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	n = t.n;
-	if(msg_verbose)
-		notef("200 stream of %zu topic(s)", n);
-	return rc;
+	return respond(x, c, MHD_HTTP_OK, r, "stream");
 }
 
 /* ---- metrics */
@@ -570,7 +558,6 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 {
 	struct hub_stats st;
 	struct MHD_Response *r;
-	enum MHD_Result rc;
 	char *text;
 	int n;
 
@@ -616,11 +603,7 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
-	add_cors(x, r);
-	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	log_req(c, MHD_HTTP_OK, "metrics");
-	return rc;
+	return respond(x, c, MHD_HTTP_OK, r, "metrics");
 }
 
 /* ---- the header deadline */

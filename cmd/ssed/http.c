@@ -1,11 +1,11 @@
 /*
  * http.c - libmicrohttpd glue: routing, replies, publishing, streams.
  *
- * Streams follow the pattern in shared/notes/libmicrohttpd.md: one
- * callback response per subscriber; the content reader asks the hub for
- * bytes and, when there are none, the hub parks the connection with
- * MHD_suspend_connection under its lock; a publish resumes it. Uploads
- * are consumed whole on every call and kept in our own capped buffers.
+ * A stream is one callback response per subscriber: libmicrohttpd sends
+ * its headers and opening bytes, then the content reader hands the socket
+ * to the delivery threads (fan.c) and the connection stays suspended
+ * until the stream ends. Uploads are consumed whole on every call and
+ * kept in our own capped buffers.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "fan.h"
 #include "ssed.h"
 
 enum req_kind { REQ_PUB_ONE, REQ_PUB_STREAM, REQ_FAILED, REQ_DONE };
@@ -45,6 +46,8 @@ struct req {
 struct stream {
 	struct hub *hub;
 	struct hub_sub *sub;
+	struct fan_stream *fan;
+	int started;               /* libmicrohttpd has sent the opening bytes */
 };
 
 /* ---- replies */
@@ -432,14 +435,31 @@ static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
 
 /* ---- subscribing */
 
+/*
+ * The content reader. Its first call hands libmicrohttpd the stream's
+ * opening bytes; by the second, those (and the headers) are sent, and the
+ * socket goes to a fan thread. Once that thread ends the stream and
+ * resumes the connection, the reader says how it ends.
+ */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *s = cls;
 	ssize_t n;
 
 	(void)pos;
-	n = hub_read(s->hub, s->sub, buf, max);
-	return n == HUB_READ_END ? MHD_CONTENT_READER_END_OF_STREAM : n;
+	switch(fan_stream_end(s->fan)) {
+	case 1: return MHD_CONTENT_READER_END_OF_STREAM;
+	case 2: return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	if(!s->started) {
+		s->started = 1;
+		n = hub_read(s->hub, s->sub, buf, max, NULL);
+		if(n != 0)
+			return n == HUB_READ_END ? MHD_CONTENT_READER_END_OF_STREAM : n;
+	}
+	if(fan_handover(s->fan, s->sub) == 0)
+		return 0;
+	return MHD_CONTENT_READER_END_OF_STREAM;  /* stopping */
 }
 
 static void stream_free(void *cls)
@@ -447,17 +467,8 @@ static void stream_free(void *cls)
 	struct stream *s = cls;
 
 	hub_unsubscribe(s->hub, s->sub);
+	fan_stream_free(s->fan);
 	free(s);
-}
-
-void http_suspend(void *conn)
-{
-	MHD_suspend_connection(conn);
-}
-
-void http_resume(void *conn)
-{
-	MHD_resume_connection(conn);
 }
 
 struct topics {
@@ -496,7 +507,7 @@ static enum MHD_Result topic_arg(void *cls, enum MHD_ValueKind kind, const char 
 }
 
 static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, int head,
-				 const char *path_topic, size_t plen)
+				 int http10, const char *path_topic, size_t plen)
 {
 	struct topics t;
 	struct MHD_Response *r;
@@ -532,8 +543,14 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	if(!s)
 		return MHD_NO;
 	s->hub = x->hub;
-	s->sub = hub_subscribe(x->hub, t.name, t.len, t.n, last, c, &err);
+	s->fan = fan_stream_new(c, http10);
+	if(!s->fan) {
+		free(s);
+		return MHD_NO;
+	}
+	s->sub = hub_subscribe(x->hub, t.name, t.len, t.n, last, s->fan, &err);
 	if(!s->sub) {
+		fan_stream_free(s->fan);
 		free(s);
 		if(err == HUB_EBUSY)
 			return reply(x, c, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -726,7 +743,6 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 	const char *topic = NULL;
 	size_t tlen = 0;
 
-	(void)version;
 	if(!r && !*upload_size)
 		track_wait(c, 0);  /* the request is all here: no deadline now */
 	if(r) {  /* a publish's body, or its end */
@@ -753,7 +769,8 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 					     "bad topic: 1 to 128 of A-Z a-z 0-9 . _ ~ -", NULL, NULL);
 		}
 		if(get || head)
-			return subscribe(x, c, head, topic, tlen);
+			return subscribe(x, c, head, !strcmp(version, MHD_HTTP_VERSION_1_0),
+					 topic, tlen);
 		if(is(method, "POST"))
 			return pub_start(x, c, topic ? topic : "default", topic ? tlen : 7, req_cls);
 		if(is(method, "OPTIONS"))

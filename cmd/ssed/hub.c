@@ -46,6 +46,8 @@ struct topic {
 	size_t bytes;
 	uint64_t evicted_seq;           /* seq of the newest evicted event */
 	struct cursor *waiters;
+	struct topic *dnext;            /* on the hub's dirty list */
+	int dirty;
 	size_t nsubs;
 	size_t namelen;
 	char name[];
@@ -77,9 +79,18 @@ struct hub {
 	unsigned hb;
 	int closing;
 	struct hub_stats st;
+	/* The waker: publish only marks a topic dirty; this thread unparks
+	 * its waiters, so a publisher's reply never waits on the fan-out and
+	 * a burst wakes each stream once. */
+	struct topic *dirty;
+	pthread_cond_t wake;
+	pthread_t waker;
+	int waker_on;
 };
 
 #define EV(t, i) ((t)->ring[(i) & ((t)->size - 1)])
+
+static void *waker_main(void *arg);
 
 static uint64_t now_us(void)
 {
@@ -131,8 +142,14 @@ struct hub *hub_new(const struct hub_config *cfg)
 	}
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->empty, NULL);
+	pthread_cond_init(&h->wake, NULL);
 	h->seq = now_us();
 	h->first_seq = h->seq;
+	if(pthread_create(&h->waker, NULL, waker_main, h)) {
+		hub_free(h);
+		return NULL;
+	}
+	h->waker_on = 1;
 	return h;
 }
 
@@ -146,6 +163,18 @@ static void topic_free(struct topic *t)
 	free(t);
 }
 
+static void stop_waker(struct hub *h)
+{
+	if(!h->waker_on)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->closing = 1;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->waker, NULL);
+	h->waker_on = 0;
+}
+
 void hub_free(struct hub *h)
 {
 	struct topic *t, *next;
@@ -153,6 +182,7 @@ void hub_free(struct hub *h)
 
 	if(!h)
 		return;
+	stop_waker(h);
 	for(i = 0; i < h->tabsize; i++) {
 		for(t = h->tab[i]; t; t = next) {
 			next = t->hnext;
@@ -162,6 +192,7 @@ void hub_free(struct hub *h)
 	free(h->tab);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->empty);
+	pthread_cond_destroy(&h->wake);
 	free(h);
 }
 
@@ -215,7 +246,7 @@ static void topic_maybe_drop(struct hub *h, struct topic *t)
 {
 	struct topic **pp;
 
-	if(t->nsubs || t->head != t->tail)
+	if(t->nsubs || t->head != t->tail || t->dirty)
 		return;
 	for(pp = &h->tab[hash(t->name, t->namelen) & (h->tabsize - 1)]; *pp; pp = &(*pp)->hnext) {
 		if(*pp == t) {
@@ -274,7 +305,8 @@ static void evict(struct hub *h, struct topic *t)
 		evict_one(h, t);
 }
 
-static void unpark(struct hub *h, struct hub_sub *s)
+/* Take s off its topics' waiter lists. */
+static void unlink_waiter(struct hub_sub *s)
 {
 	size_t i;
 
@@ -289,6 +321,11 @@ static void unpark(struct hub *h, struct hub_sub *s)
 			c->wnext->wprev = c->wprev;
 		c->wprev = c->wnext = NULL;
 	}
+}
+
+static void unpark(struct hub *h, struct hub_sub *s)
+{
+	unlink_waiter(s);
 	if(s->suspended) {
 		s->suspended = 0;
 		h->cfg.ops.resume(s->conn);
@@ -299,6 +336,8 @@ static void park(struct hub *h, struct hub_sub *s)
 {
 	size_t i;
 
+	if(s->suspended)
+		return;  /* parked already: it stays on the lists once */
 	for(i = 0; i < s->ncur; i++) {
 		struct cursor *c = &s->cur[i];
 
@@ -310,6 +349,35 @@ static void park(struct hub *h, struct hub_sub *s)
 	}
 	s->suspended = 1;
 	h->cfg.ops.suspend(s->conn);
+}
+
+/*
+ * The waker thread: take the dirty topics and wake their waiters. Waking is
+ * cheap (ops.resume queues the stream), so it runs under the lock: a
+ * stream leaves the waiter lists and is resumed in one step, and nothing
+ * can free it in between. Events published meanwhile dirty their topics
+ * again for the next pass, so a burst costs each stream one wake-up.
+ */
+static void *waker_main(void *arg)
+{
+	struct hub *h = arg;
+	struct topic *t;
+
+	pthread_mutex_lock(&h->mu);
+	while(!h->closing) {
+		if(!h->dirty) {
+			pthread_cond_wait(&h->wake, &h->mu);
+			continue;
+		}
+		while((t = h->dirty)) {
+			h->dirty = t->dnext;
+			t->dirty = 0;
+			while(t->waiters)
+				unpark(h, t->waiters->sub);
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
 }
 
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
@@ -370,8 +438,13 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 	h->st.published++;
 	memcpy(id_out, x->id, x->idlen + 1);
 	x = NULL;
-	while(t->waiters)
-		unpark(h, t->waiters->sub);
+	if(t->waiters && !t->dirty) {
+		t->dirty = 1;
+		t->dnext = h->dirty;
+		if(!h->dirty)
+			pthread_cond_signal(&h->wake);
+		h->dirty = t;
+	}
 out:
 	if(t && rc)
 		topic_maybe_drop(h, t);
@@ -574,12 +647,14 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s)
 	free(s);
 }
 
-ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max)
+ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
 {
 	size_t n = 0, i, k;
 	struct cursor *c;
 	struct ev *e;
 
+	if(parked)
+		*parked = 0;
 	pthread_mutex_lock(&h->mu);
 	if(h->closing || s->dropped)
 		goto end;
@@ -615,8 +690,13 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max)
 				e = EV(ci->t, ci->next);
 			}
 		}
-		if(!e)
+		if(!e) {
+			if(parked && n) {
+				park(h, s);  /* all copied: wake it for the next event */
+				*parked = 1;
+			}
 			break;
+		}
 		k = e->len - s->partial;
 		if(k > max - n)
 			k = max - n;
@@ -636,6 +716,8 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max)
 	if(n == 0) {
 		park(h, s);
 		pthread_mutex_unlock(&h->mu);
+		if(parked)
+			*parked = 1;
 		return 0;
 	}
 	s->hb = h->hb;  /* bytes on the wire count as a heartbeat */
@@ -645,6 +727,14 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max)
 end:
 	pthread_mutex_unlock(&h->mu);
 	return HUB_READ_END;
+}
+
+void hub_quiet(struct hub *h, struct hub_sub *s)
+{
+	pthread_mutex_lock(&h->mu);
+	unlink_waiter(s);
+	s->suspended = 0;
+	pthread_mutex_unlock(&h->mu);
 }
 
 void hub_heartbeat(struct hub *h)
@@ -664,6 +754,7 @@ size_t hub_close(struct hub *h)
 	struct hub_sub *s;
 	size_t left;
 
+	stop_waker(h);
 	pthread_mutex_lock(&h->mu);
 	h->closing = 1;
 	for(s = h->subs; s; s = s->next)

@@ -6,9 +6,11 @@
  * cursors into rings and reads the shared bytes from there. Memory is
  * bounded by the rings, never by subscribers times backlog.
  *
- * Every function takes the hub's one mutex itself. The two callbacks in
- * struct hub_ops are called with that mutex held (the libmicrohttpd lock
- * order: connection, then hub, then the daemon's internal mutex).
+ * Every function takes the hub's one mutex itself. ops.suspend is called
+ * with that mutex held (the libmicrohttpd lock order: connection, then hub,
+ * then the daemon's internal mutex); ops.resume with it held or not. A
+ * publish does not wake streams itself: the hub's waker thread does, so a
+ * publisher's reply never waits for the fan-out.
  */
 #ifndef SSED_HUB_H
 #define SSED_HUB_H
@@ -26,7 +28,8 @@
 struct hub_ops {
 	/* Park the connection: nothing to send. Called inside hub_read(). */
 	void (*suspend)(void *conn);
-	/* Wake a parked connection: something to send. */
+	/* Wake a parked connection: something to send. Called from any
+	 * thread, exactly once per suspend. */
 	void (*resume)(void *conn);
 };
 
@@ -54,7 +57,8 @@ struct hub_stats {
 struct hub;
 struct hub_sub;
 
-/* hub_new - a hub; NULL when out of memory. cfg is copied. */
+/* hub_new - a hub, with its waker thread running; NULL when out of memory
+ * or no thread. cfg is copied. */
 struct hub *hub_new(const struct hub_config *cfg);
 
 /* hub_free - free the hub; every subscriber must be gone. */
@@ -100,19 +104,26 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s);
  * hub_read - copy what s has pending into buf (at most max bytes): the
  * stream's opening bytes, then as many whole events as fit (an event
  * larger than max goes in pieces over several calls), or a heartbeat
- * comment when one is due. When nothing is pending it calls ops.suspend
- * and returns 0; ops.resume is called once something arrives.
- * Returns the byte count, 0 (suspended) or HUB_READ_END (the hub is
- * closing, or s fell behind the retained events and is dropped).
+ * comment when one is due. When nothing is pending it parks s (calls
+ * ops.suspend) and returns 0; ops.resume is called once something
+ * arrives. With parked not NULL it also parks s when it copied everything
+ * pending, so the caller need not come back just to hear "nothing", and
+ * sets *parked to 1 when s is parked on return (0 when not).
+ * Returns the byte count, 0 (parked) or HUB_READ_END (the hub is closing,
+ * or s fell behind the retained events and is dropped).
  */
-ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max);
+ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked);
+
+/* hub_quiet - never wake s again (its stream is ending). */
+void hub_quiet(struct hub *h, struct hub_sub *s);
 
 /* hub_heartbeat - make a heartbeat due on every stream, waking them. */
 void hub_heartbeat(struct hub *h);
 
 /*
- * hub_close - stop: every stream ends at its next read, and every parked
- * one is woken for it. Returns the number of subscribers left.
+ * hub_close - stop: the waker ends (after resuming what it took), every
+ * stream ends at its next read, and every parked one is woken for it.
+ * Returns the number of subscribers left.
  */
 size_t hub_close(struct hub *h);
 

@@ -23,6 +23,7 @@
 #endif
 
 #include "common.h"
+#include "fan.h"
 #include "ssed.h"
 
 #define MAX_LISTENERS 16
@@ -50,7 +51,8 @@ static const char usage_text[] =
 "      --timeout SECS             close a connection making no progress (default 60)\n"
 "      --header-timeout SECS      close a connection whose request headers take longer\n"
 "                                 (default 10, 0: no limit)\n"
-"      --threads N                worker threads per listener (default: CPUs)\n"
+"      --threads N                HTTP threads per listener and delivery threads\n"
+"                                 (default: CPUs)\n"
 "  -v, --verbose                  log every request\n"
 "  -q, --quiet                    log errors only\n"
 "  -h, --help                     show this help and exit\n"
@@ -410,7 +412,7 @@ int main(int argc, char **argv)
 	struct hub_config hc;
 	struct tick_arg tick;
 	pthread_t tick_thread;
-	int c, sig, asked_subs = 0, rc = 1, tick_started = 0;
+	int c, sig, asked_subs = 0, rc = 1, tick_started = 0, fan_started = 0;
 	struct hub *hub = NULL;
 	sigset_t sigs;
 	size_t i, left;
@@ -488,13 +490,18 @@ int main(int argc, char **argv)
 	hc.max_topics = cfg.max_topics;
 	hc.max_subscribers = cfg.max_subscribers;
 	hc.retry_ms = cfg.retry_ms;
-	hc.ops.suspend = http_suspend;
-	hc.ops.resume = http_resume;
+	hc.ops.suspend = fan_park;
+	hc.ops.resume = fan_wake;
 	hub = hub_new(&hc);
 	if(!hub) {
 		errorf("out of memory");
 		goto out;
 	}
+	if(fan_start(hub, cfg.threads, cfg.timeout)) {
+		errorf("cannot start the delivery threads: %s", strerror(errno));
+		goto out;
+	}
+	fan_started = 1;
 	for(i = 0; i < nlisteners; i++)
 		if((listeners[i].is_unix ? open_unix : open_tcp)(&listeners[i]))
 			goto out;
@@ -528,10 +535,14 @@ out:
 			MHD_quiesce_daemon(listeners[i].d);
 	if(hub) {
 		hub_close(hub);
+		if(fan_started)
+			fan_close();
 		left = hub_wait_empty(hub, 500);
 		if(left)
 			notef("%zu stream(s) still closing", left);
 	}
+	if(fan_started)
+		fan_stop();
 	if(tick_started) {
 		pthread_mutex_lock(&tick_mu);
 		tick_stop = 1;

@@ -53,10 +53,6 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		 enum MHD_ConnectionNotificationCode code);
 void http_reap(double limit);
 
-/* struct hub_ops for a libmicrohttpd connection. */
-void http_suspend(void *conn);
-void http_resume(void *conn);
-
 /* The demo page served at /. */
 extern const char page_html[];
 extern const size_t page_html_len;

@@ -1,0 +1,529 @@
+/*
+ * fan.c - the delivery loop (see fan.h).
+ *
+ * Each thread owns its streams: only it reads their hub cursors, writes
+ * their sockets and ends them. Others reach a thread through its queue
+ * (streams to serve, streams handed over) and its eventfd. A stream's
+ * life: libmicrohttpd -> fan_handover -> served here -> ended here ->
+ * libmicrohttpd again (resumed; the reader returns what fan_stream_end
+ * says) -> freed by the response's free callback.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fan.h"
+
+#define FAN_THREADS_MAX 64
+#define READ_MAX (16 * 1024)    /* hub bytes per send */
+#define CHUNK_HEAD 10           /* room for "%X\r\n" */
+#define SERVE_MAX 4             /* sends per stream per turn */
+
+enum { END_NONE, END_CLEAN, END_CLOSE };
+
+struct fan_thread;
+
+struct fan_stream {
+	struct MHD_Connection *conn;
+	struct hub_sub *sub;
+	struct fan_thread *th;
+	int fd;
+	int raw;                        /* HTTP/1.0: no chunk framing */
+	int end;                        /* END_*, set by the thread that ends it */
+	int queued;                     /* on th's ready queue */
+	int blocked;                    /* waiting for EPOLLOUT */
+	struct fan_stream *qprev, *qnext;   /* th's ready or handover queue */
+	struct fan_stream *prev, *next;     /* th's streams */
+	char *out;                      /* bytes the socket did not take */
+	size_t outlen, outoff;
+	double since;                   /* blocked: when it last made progress */
+};
+
+struct fan_thread {
+	pthread_t tid;
+	int ep, efd;
+	pthread_mutex_t mu;             /* guards ready, adopt, closing, sleeping */
+	struct fan_stream *ready, *ready_tail;
+	size_t nready;
+	struct fan_stream *adopt;
+	int closing;                    /* end everything from now on */
+	int sleeping;                   /* in epoll_wait: the eventfd must be poked */
+	int running;
+	struct fan_stream *streams;     /* only this thread touches the list */
+	char buf[CHUNK_HEAD + READ_MAX + 2];
+};
+
+static struct fan_thread *threads;
+static unsigned nthreads;
+static unsigned next_thread;
+static struct hub *hub;
+static double timeout_s;
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void poke(struct fan_thread *t)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	r = write(t->efd, &one, sizeof(one));
+	(void)r;  /* EAGAIN: the counter is full, so it is readable anyway */
+}
+
+/* Take s off its thread's ready queue; t->mu held. */
+static void dequeue(struct fan_thread *t, struct fan_stream *s)
+{
+	if(!s->queued)
+		return;
+	if(s->qprev)
+		s->qprev->qnext = s->qnext;
+	else
+		t->ready = s->qnext;
+	if(s->qnext)
+		s->qnext->qprev = s->qprev;
+	else
+		t->ready_tail = s->qprev;
+	s->qprev = s->qnext = NULL;
+	s->queued = 0;
+	t->nready--;
+}
+
+/* Put s at the end of its thread's ready queue; t->mu held. */
+static void enqueue(struct fan_thread *t, struct fan_stream *s)
+{
+	if(s->queued)
+		return;
+	s->queued = 1;
+	s->qnext = NULL;
+	s->qprev = t->ready_tail;
+	if(t->ready_tail)
+		t->ready_tail->qnext = s;
+	else
+		t->ready = s;
+	t->ready_tail = s;
+	t->nready++;
+}
+
+void fan_park(void *stream)
+{
+	(void)stream;  /* the thread just stops serving it */
+}
+
+void fan_wake(void *stream)
+{
+	struct fan_stream *s = stream;
+	struct fan_thread *t = s->th;
+	int was_empty, sleeping;
+
+	if(!t)
+		return;  /* not handed over yet: its first turn reads everything */
+	pthread_mutex_lock(&t->mu);
+	was_empty = !t->ready;
+	enqueue(t, s);
+	sleeping = t->sleeping;
+	if(was_empty && sleeping)
+		t->sleeping = 0;
+	pthread_mutex_unlock(&t->mu);
+	if(was_empty && sleeping)
+		poke(t);
+}
+
+/*
+ * End s: no more wakes, off every list, out of epoll, and back to
+ * libmicrohttpd, which finishes it. s is not touched after the resume.
+ */
+static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
+{
+	hub_quiet(hub, s->sub);
+	pthread_mutex_lock(&t->mu);
+	dequeue(t, s);
+	pthread_mutex_unlock(&t->mu);
+	epoll_ctl(t->ep, EPOLL_CTL_DEL, s->fd, NULL);
+	if(s->prev)
+		s->prev->next = s->next;
+	else
+		t->streams = s->next;
+	if(s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	free(s->out);
+	s->out = NULL;
+	s->end = how == END_CLEAN && s->outlen == s->outoff ? END_CLEAN : END_CLOSE;
+	MHD_resume_connection(s->conn);
+}
+
+/* Send what the socket did not take before. 1: all out, 0: blocked, -1: gone. */
+static int flush(struct fan_stream *s)
+{
+	ssize_t n;
+
+	while(s->outoff < s->outlen) {
+		n = send(s->fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if(n < 0) {
+			if(errno == EINTR)
+				continue;
+			if(errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		s->outoff += (size_t)n;
+		s->since = mono();
+	}
+	free(s->out);
+	s->out = NULL;
+	s->outlen = s->outoff = 0;
+	return 1;
+}
+
+/* Send p (n bytes); keep what the socket does not take. 1, 0 or -1 as flush. */
+static int send_or_keep(struct fan_stream *s, const char *p, size_t n)
+{
+	ssize_t k;
+
+	do
+		k = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while(k < 0 && errno == EINTR);
+	if(k < 0) {
+		if(errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		k = 0;
+	}
+	if((size_t)k == n)
+		return 1;
+	s->out = malloc(n - (size_t)k);
+	if(!s->out)
+		return -1;
+	memcpy(s->out, p + k, n - (size_t)k);
+	s->outlen = n - (size_t)k;
+	s->outoff = 0;
+	s->since = mono();
+	return 0;
+}
+
+/*
+ * One turn of s: finish what is pending, then read from the hub and send,
+ * a few times at most (the rest waits for the next turn, so one busy
+ * stream cannot starve the others). Returns 1 when s wants another turn.
+ */
+static int serve(struct fan_thread *t, struct fan_stream *s)
+{
+	ssize_t n;
+	size_t off, len;
+	int i, rc, parked;
+	char head[CHUNK_HEAD + 1];
+
+	if(s->out) {
+		rc = flush(s);
+		if(rc < 0)
+			goto gone;
+		if(rc == 0)
+			return 0;
+	}
+	s->blocked = 0;
+	for(i = 0; i < SERVE_MAX; i++) {
+		n = hub_read(hub, s->sub, t->buf + CHUNK_HEAD, READ_MAX, &parked);
+		if(n == HUB_READ_END) {
+			end_stream(t, s, END_CLEAN);
+			return 0;
+		}
+		if(n == 0)
+			return 0;  /* parked: a publish wakes it */
+		off = CHUNK_HEAD;
+		len = (size_t)n;
+		if(!s->raw) {
+			int h = snprintf(head, sizeof(head), "%zX\r\n", len);
+
+			off -= (size_t)h;
+			memcpy(t->buf + off, head, (size_t)h);
+			memcpy(t->buf + CHUNK_HEAD + len, "\r\n", 2);
+			len += (size_t)h + 2;
+		}
+		rc = send_or_keep(s, t->buf + off, len);
+		if(rc < 0)
+			goto gone;
+		if(rc == 0) {
+			s->blocked = 1;
+			return 0;  /* EPOLLOUT brings it back */
+		}
+		if(parked)
+			return 0;  /* it had no more: a publish wakes it */
+	}
+	return 1;
+gone:
+	end_stream(t, s, END_CLOSE);
+	return 0;
+}
+
+/* Streams handed over to t: into its epoll and list, then a first turn. */
+static void adopt(struct fan_thread *t, struct fan_stream *list, int closing)
+{
+	struct epoll_event ev;
+	struct fan_stream *s, *next;
+	int one = 1, zero = 0;
+
+	for(s = list; s; s = next) {
+		next = s->qnext;
+		s->qnext = s->qprev = NULL;
+		s->next = t->streams;
+		s->prev = NULL;
+		if(t->streams)
+			t->streams->prev = s;
+		t->streams = s;
+		/* Edge-triggered: EPOLLOUT comes only after a send fell short. */
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = s;
+		if(closing || epoll_ctl(t->ep, EPOLL_CTL_ADD, s->fd, &ev)) {
+			end_stream(t, s, closing ? END_CLEAN : END_CLOSE);
+			continue;
+		}
+		/* Each send is a whole batch: out at once, never corked. */
+		setsockopt(s->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		pthread_mutex_lock(&t->mu);
+		enqueue(t, s);
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+static void end_all(struct fan_thread *t)
+{
+	while(t->streams)
+		end_stream(t, t->streams, END_CLEAN);
+}
+
+/* Streams whose socket has taken nothing for the timeout are closed. */
+static void reap_blocked(struct fan_thread *t, double now)
+{
+	struct fan_stream *s, *next;
+
+	for(s = t->streams; s; s = next) {
+		next = s->next;
+		if(s->blocked && now - s->since >= timeout_s)
+			end_stream(t, s, END_CLOSE);
+	}
+}
+
+static void *fan_main(void *arg)
+{
+	struct fan_thread *t = arg;
+	struct epoll_event evs[256];
+	struct fan_stream *batch, *s;
+	double next_reap = mono() + 1;
+	int n, i, closing, wait_ms, more;
+	size_t left;
+	uint64_t v;
+	ssize_t r;
+
+	for(;;) {
+		pthread_mutex_lock(&t->mu);
+		closing = t->closing;
+		batch = t->adopt;
+		t->adopt = NULL;
+		wait_ms = t->ready || batch ? 0 : 1000;
+		t->sleeping = wait_ms != 0;
+		pthread_mutex_unlock(&t->mu);
+		if(batch)
+			adopt(t, batch, closing);
+		if(closing) {
+			end_all(t);
+			pthread_mutex_lock(&t->mu);
+			if(!t->running && !t->adopt) {
+				pthread_mutex_unlock(&t->mu);
+				break;
+			}
+			t->sleeping = 1;
+			pthread_mutex_unlock(&t->mu);
+			wait_ms = 100;
+		}
+		n = epoll_wait(t->ep, evs, 256, wait_ms);
+		pthread_mutex_lock(&t->mu);
+		t->sleeping = 0;
+		pthread_mutex_unlock(&t->mu);
+		for(i = 0; i < n; i++) {
+			s = evs[i].data.ptr;
+			if(!s) {
+				r = read(t->efd, &v, sizeof(v));
+				(void)r;
+				continue;
+			}
+			if(evs[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+				end_stream(t, s, END_CLOSE);
+				continue;
+			}
+			if((evs[i].events & EPOLLOUT) && s->blocked) {
+				pthread_mutex_lock(&t->mu);
+				enqueue(t, s);
+				pthread_mutex_unlock(&t->mu);
+			}
+		}
+		/* Serve the streams queued now; one that wants more goes last. */
+		pthread_mutex_lock(&t->mu);
+		for(left = t->nready; left && (s = t->ready); left--) {
+			dequeue(t, s);
+			pthread_mutex_unlock(&t->mu);
+			more = serve(t, s);
+			pthread_mutex_lock(&t->mu);
+			if(more)
+				enqueue(t, s);
+		}
+		pthread_mutex_unlock(&t->mu);
+		if(mono() >= next_reap) {
+			next_reap = mono() + 1;
+			reap_blocked(t, mono());
+		}
+	}
+	return NULL;
+}
+
+int fan_start(struct hub *h, unsigned n, unsigned timeout)
+{
+	struct epoll_event ev;
+	unsigned i;
+
+	if(n < 1)
+		n = 1;
+	if(n > FAN_THREADS_MAX)
+		n = FAN_THREADS_MAX;
+	hub = h;
+	timeout_s = timeout;
+	threads = calloc(n, sizeof(*threads));
+	if(!threads)
+		return -1;
+	for(i = 0; i < n; i++) {
+		struct fan_thread *t = &threads[i];
+
+		pthread_mutex_init(&t->mu, NULL);
+		t->ep = epoll_create1(EPOLL_CLOEXEC);
+		t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if(t->ep < 0 || t->efd < 0)
+			goto fail;
+		ev.events = EPOLLIN;
+		ev.data.ptr = NULL;
+		if(epoll_ctl(t->ep, EPOLL_CTL_ADD, t->efd, &ev))
+			goto fail;
+		t->running = 1;
+		if(pthread_create(&t->tid, NULL, fan_main, t)) {
+			t->running = 0;
+			goto fail;
+		}
+		nthreads = i + 1;
+	}
+	return 0;
+fail:
+	nthreads = i;
+	fan_close();
+	fan_stop();
+	return -1;
+}
+
+void fan_close(void)
+{
+	unsigned i;
+
+	for(i = 0; i < nthreads; i++) {
+		pthread_mutex_lock(&threads[i].mu);
+		threads[i].closing = 1;
+		pthread_mutex_unlock(&threads[i].mu);
+		poke(&threads[i]);
+	}
+}
+
+void fan_stop(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&start_mu);
+	for(i = 0; i < nthreads; i++) {
+		pthread_mutex_lock(&threads[i].mu);
+		threads[i].closing = 1;
+		threads[i].running = 0;
+		pthread_mutex_unlock(&threads[i].mu);
+		poke(&threads[i]);
+		pthread_join(threads[i].tid, NULL);
+	}
+	pthread_mutex_unlock(&start_mu);
+	if(threads) {
+		for(i = 0; threads && i < nthreads; i++) {
+			close(threads[i].ep);
+			close(threads[i].efd);
+			pthread_mutex_destroy(&threads[i].mu);
+		}
+	}
+	free(threads);
+	threads = NULL;
+	nthreads = 0;
+}
+
+struct fan_stream *fan_stream_new(struct MHD_Connection *c, int raw)
+{
+	struct fan_stream *s = calloc(1, sizeof(*s));
+
+	if(!s)
+		return NULL;
+	s->conn = c;
+	s->raw = raw;
+	s->fd = -1;
+	return s;
+}
+
+void fan_stream_free(struct fan_stream *s)
+{
+	if(!s)
+		return;
+	free(s->out);
+	free(s);
+}
+
+int fan_handover(struct fan_stream *s, struct hub_sub *sub)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct fan_thread *t;
+	int ok = 0;
+
+	ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if(!ci || !threads)
+		return -1;
+	s->fd = ci->connect_fd;
+	s->sub = sub;
+	pthread_mutex_lock(&start_mu);
+	if(nthreads) {
+		t = &threads[__atomic_fetch_add(&next_thread, 1, __ATOMIC_RELAXED) % nthreads];
+		pthread_mutex_lock(&t->mu);
+		if(t->running && !t->closing) {
+			/* Suspend before the thread can see it: it may resume it at once. */
+			MHD_suspend_connection(s->conn);
+			s->th = t;
+			s->qnext = t->adopt;
+			t->adopt = s;
+			ok = 1;
+		}
+		pthread_mutex_unlock(&t->mu);
+		if(ok)
+			poke(t);
+	}
+	pthread_mutex_unlock(&start_mu);
+	return ok ? 0 : -1;
+}
+
+int fan_stream_end(const struct fan_stream *s)
+{
+	return s->end;
+}

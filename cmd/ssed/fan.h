@@ -1,0 +1,66 @@
+/*
+ * fan.h - the delivery loop: a few threads, each with its own epoll, that
+ * write events straight to subscribers' sockets.
+ *
+ * libmicrohttpd parses the request and sends the response headers and the
+ * stream's opening bytes. Then the stream is handed over: its connection
+ * stays suspended in libmicrohttpd for the rest of its life, and a fan
+ * thread writes the hub's bytes to the socket itself, framed as HTTP/1.1
+ * chunks (or raw for HTTP/1.0), as many events in one send as are
+ * pending. A publish costs one queue push per parked stream, not one
+ * libmicrohttpd resume (an eventfd write and a pass over every suspended
+ * connection) per stream and event.
+ *
+ * A stream ends when the hub says so (closing, fell behind), when the peer
+ * hangs up or the socket fails, or when a send makes no progress for the
+ * configured timeout. The fan thread then resumes the connection, and
+ * libmicrohttpd finishes it: fan_stream_end() tells the content reader
+ * what to return.
+ */
+#ifndef SSED_FAN_H
+#define SSED_FAN_H
+
+#include <microhttpd.h>
+
+#include "hub.h"
+
+struct fan_stream;
+
+/* fan_start - start nthreads delivery threads. Returns 0, or -1 with errno. */
+int fan_start(struct hub *h, unsigned nthreads, unsigned timeout_s);
+
+/* fan_close - end every stream (cleanly when nothing is half sent) and
+ * every stream handed over from now on. */
+void fan_close(void);
+
+/* fan_stop - join the threads; fan_close() first, and wait for the streams
+ * to be freed (hub_wait_empty) before stopping libmicrohttpd. */
+void fan_stop(void);
+
+/* fan_stream_new - the delivery state of one stream on connection c;
+ * raw: HTTP/1.0 (no chunks). NULL when out of memory. */
+struct fan_stream *fan_stream_new(struct MHD_Connection *c, int raw);
+
+/* fan_stream_free - free it (from the response's free callback). */
+void fan_stream_free(struct fan_stream *s);
+
+/*
+ * fan_handover - from the content reader, once libmicrohttpd has sent
+ * everything it had: suspend the connection and give the socket to a fan
+ * thread. sub is the stream's hub subscriber. Returns 0, or -1 (fan
+ * stopped or failing): the reader then ends the stream itself.
+ */
+int fan_handover(struct fan_stream *s, struct hub_sub *sub);
+
+/*
+ * fan_stream_end - 0 while the stream is libmicrohttpd's or being
+ * delivered; after the fan thread resumed it: 1 to end cleanly (the last
+ * chunk goes out), 2 to close the connection.
+ */
+int fan_stream_end(const struct fan_stream *s);
+
+/* struct hub_ops for a fan stream: park is a no-op, wake queues it. */
+void fan_park(void *stream);
+void fan_wake(void *stream);
+
+#endif

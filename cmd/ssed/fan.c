@@ -28,7 +28,8 @@
 #define FAN_THREADS_MAX 64
 #define READ_MAX (16 * 1024)    /* hub bytes per send */
 #define CHUNK_HEAD 10           /* room for "%X\r\n" */
-#define SERVE_MAX 4             /* sends per stream per turn */
+#define BATCH_N 64              /* streams read under one hub lock */
+#define BATCH_BYTES (256 * 1024)
 
 enum { END_NONE, END_CLEAN, END_CLOSE };
 
@@ -61,7 +62,9 @@ struct fan_thread {
 	int sleeping;                   /* in epoll_wait: the eventfd must be poked */
 	int running;
 	struct fan_stream *streams;     /* only this thread touches the list */
-	char buf[CHUNK_HEAD + READ_MAX + 2];
+	struct fan_stream *batch[BATCH_N];
+	struct hub_read_req req[BATCH_N];
+	char buf[BATCH_BYTES];
 };
 
 static struct fan_thread *threads;
@@ -218,58 +221,88 @@ static int send_or_keep(struct fan_stream *s, const char *p, size_t n)
 	return 0;
 }
 
-/*
- * One turn of s: finish what is pending, then read from the hub and send,
- * a few times at most (the rest waits for the next turn, so one busy
- * stream cannot starve the others). Returns 1 when s wants another turn.
- */
-static int serve(struct fan_thread *t, struct fan_stream *s)
+/* What one hub read gave s: send it, framed as a chunk unless raw. */
+static void deliver(struct fan_thread *t, struct fan_stream *s, const struct hub_read_req *r)
 {
-	ssize_t n;
-	size_t off, len;
-	int i, rc, parked;
-	char head[CHUNK_HEAD + 1];
+	size_t len = (size_t)r->n;
+	char *p = r->buf;
+	int rc;
 
-	if(s->out) {
-		rc = flush(s);
-		if(rc < 0)
-			goto gone;
-		if(rc == 0)
-			return 0;
+	if(r->n == HUB_READ_END) {
+		end_stream(t, s, END_CLEAN);
+		return;
 	}
-	s->blocked = 0;
-	for(i = 0; i < SERVE_MAX; i++) {
-		n = hub_read(hub, s->sub, t->buf + CHUNK_HEAD, READ_MAX, &parked);
-		if(n == HUB_READ_END) {
-			end_stream(t, s, END_CLEAN);
-			return 0;
-		}
-		if(n == 0)
-			return 0;  /* parked: a publish wakes it */
-		off = CHUNK_HEAD;
-		len = (size_t)n;
-		if(!s->raw) {
-			int h = snprintf(head, sizeof(head), "%zX\r\n", len);
+	if(r->n == 0)
+		return;  /* parked: a publish wakes it */
+	if(!s->raw) {
+		char head[CHUNK_HEAD + 1];
+		int h = snprintf(head, sizeof(head), "%zX\r\n", len);
 
-			off -= (size_t)h;
-			memcpy(t->buf + off, head, (size_t)h);
-			memcpy(t->buf + CHUNK_HEAD + len, "\r\n", 2);
-			len += (size_t)h + 2;
-		}
-		rc = send_or_keep(s, t->buf + off, len);
-		if(rc < 0)
-			goto gone;
-		if(rc == 0) {
-			s->blocked = 1;
-			return 0;  /* EPOLLOUT brings it back */
-		}
-		if(parked)
-			return 0;  /* it had no more: a publish wakes it */
+		p -= h;
+		memcpy(p, head, (size_t)h);
+		memcpy(r->buf + len, "\r\n", 2);
+		len += (size_t)h + 2;
 	}
-	return 1;
-gone:
-	end_stream(t, s, END_CLOSE);
-	return 0;
+	rc = send_or_keep(s, p, len);
+	if(rc < 0) {
+		end_stream(t, s, END_CLOSE);
+	} else if(rc == 0) {
+		s->blocked = 1;  /* EPOLLOUT brings it back */
+	} else if(!r->parked) {
+		pthread_mutex_lock(&t->mu);
+		enqueue(t, s);  /* it has more: after the others */
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+/*
+ * Serve the streams queued now, BATCH_N at a time: finish what each has
+ * pending, read the hub for all of them under one lock, then send. A
+ * stream with more to read goes back to the end of the queue.
+ */
+static void turn(struct fan_thread *t)
+{
+	struct fan_stream *s;
+	size_t left, k, m, i, got;
+	int rc;
+
+	pthread_mutex_lock(&t->mu);
+	left = t->nready;
+	pthread_mutex_unlock(&t->mu);
+	while(left) {
+		k = 0;
+		pthread_mutex_lock(&t->mu);
+		while(k < BATCH_N && left && (s = t->ready)) {
+			dequeue(t, s);
+			t->batch[k++] = s;
+			left--;
+		}
+		pthread_mutex_unlock(&t->mu);
+		if(!k)
+			break;
+		for(i = m = 0; i < k; i++) {
+			s = t->batch[i];
+			if(s->out) {
+				rc = flush(s);
+				if(rc < 0)
+					end_stream(t, s, END_CLOSE);
+				if(rc <= 0)
+					continue;
+			}
+			s->blocked = 0;
+			t->batch[m] = s;
+			t->req[m].sub = s->sub;
+			m++;
+		}
+		got = hub_read_batch(hub, t->req, m, t->buf, sizeof(t->buf), CHUNK_HEAD, 2,
+				     READ_MAX, 512);
+		for(i = 0; i < got; i++)
+			deliver(t, t->batch[i], &t->req[i]);
+		pthread_mutex_lock(&t->mu);
+		for(; i < m; i++)
+			enqueue(t, t->batch[i]);  /* no room this time */
+		pthread_mutex_unlock(&t->mu);
+	}
 }
 
 /* Streams handed over to t: into its epoll and list, then a first turn. */
@@ -327,8 +360,7 @@ static void *fan_main(void *arg)
 	struct epoll_event evs[256];
 	struct fan_stream *batch, *s;
 	double next_reap = mono() + 1;
-	int n, i, closing, wait_ms, more;
-	size_t left;
+	int n, i, closing, wait_ms;
 	uint64_t v;
 	ssize_t r;
 
@@ -374,17 +406,7 @@ static void *fan_main(void *arg)
 				pthread_mutex_unlock(&t->mu);
 			}
 		}
-		/* Serve the streams queued now; one that wants more goes last. */
-		pthread_mutex_lock(&t->mu);
-		for(left = t->nready; left && (s = t->ready); left--) {
-			dequeue(t, s);
-			pthread_mutex_unlock(&t->mu);
-			more = serve(t, s);
-			pthread_mutex_lock(&t->mu);
-			if(more)
-				enqueue(t, s);
-		}
-		pthread_mutex_unlock(&t->mu);
+		turn(t);
 		if(mono() >= next_reap) {
 			next_reap = mono() + 1;
 			reap_blocked(t, mono());

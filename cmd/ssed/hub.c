@@ -647,7 +647,8 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s)
 	free(s);
 }
 
-ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
+/* hub_read with the lock held. */
+static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
 {
 	size_t n = 0, i, k;
 	struct cursor *c;
@@ -655,7 +656,6 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *p
 
 	if(parked)
 		*parked = 0;
-	pthread_mutex_lock(&h->mu);
 	if(h->closing || s->dropped)
 		goto end;
 	if(s->pre) {
@@ -715,18 +715,46 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *p
 	}
 	if(n == 0) {
 		park(h, s);
-		pthread_mutex_unlock(&h->mu);
 		if(parked)
 			*parked = 1;
 		return 0;
 	}
 	s->hb = h->hb;  /* bytes on the wire count as a heartbeat */
 	h->st.delivered_bytes += n;
-	pthread_mutex_unlock(&h->mu);
 	return (ssize_t)n;
 end:
-	pthread_mutex_unlock(&h->mu);
 	return HUB_READ_END;
+}
+
+ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&h->mu);
+	n = read_locked(h, s, buf, max, parked);
+	pthread_mutex_unlock(&h->mu);
+	return n;
+}
+
+size_t hub_read_batch(struct hub *h, struct hub_read_req *r, size_t n, char *buf, size_t size,
+		      size_t head, size_t tail, size_t max, size_t min_room)
+{
+	size_t i, off = 0;
+
+	pthread_mutex_lock(&h->mu);
+	for(i = 0; i < n; i++) {
+		size_t room = size - off;
+
+		if(room < head + tail + min_room)
+			break;
+		room -= head + tail;
+		r[i].buf = buf + off + head;
+		r[i].n = read_locked(h, r[i].sub, r[i].buf, room < max ? room : max, &r[i].parked);
+		if(r[i].n > 0)
+			off += head + (size_t)r[i].n + tail;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return i;
 }
 
 void hub_quiet(struct hub *h, struct hub_sub *s)

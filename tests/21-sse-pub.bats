@@ -103,6 +103,34 @@ load test_helper
 	seq 1 10000 | cmp - "$out"
 }
 
+@test "a streamed publish waits for a subscriber that pauses, instead of dropping it" {
+	# 20 MB through a 64-event history, to a reader that stops for 0.5 s:
+	# far more than the socket buffers hold, so the publish must wait.
+	start_ssed --history 64
+	out=$BATS_TEST_TMPDIR/out
+	{ timeout 30 "$SSE_CAT" -n 20000 "$URL/events/bp" | { sleep 0.5; cat; } >"$out"; } 3>&- &
+	cat_pid=$!
+	PIDS+=("$cat_pid")
+	wait_for metric_is ssed_subscribers 1
+	seq 1 20000 | awk '{ printf "%s %01000d\n", $1, 0 }' | "$SSE_PUB" "$URL/events/bp"
+	wait "$cat_pid"
+	[ "$(wc -l <"$out")" -eq 20000 ]
+	seq 1 20000 | awk '{ printf "%s %01000d\n", $1, 0 }' | cmp - "$out"
+	metric_is ssed_slow_subscribers_dropped_total 0
+}
+
+@test "a subscriber that holds a streamed publish back for over a second is dropped" {
+	start_ssed --history 64
+	python3 "$BATS_TEST_DIRNAME/sse_clients.py" stall 127.0.0.1 "$PORT" /events/bp 3>&- &
+	PIDS+=($!)
+	wait_for metric_is ssed_subscribers 1
+	run bash -c "seq 1 20000 | awk '{ printf \"%s %01000d\\n\", \$1, 0 }' | \"$SSE_PUB\" \"$URL/events/bp\""
+	[ "$status" -eq 0 ]
+	[ "$output" = "" ]
+	metric_ge ssed_slow_subscribers_dropped_total 1
+	metric_is ssed_events_published_total 20000
+}
+
 @test "sse-cat -o raw | sse-pub --raw bridges two ssed, keeping types and ids" {
 	start_ssed
 	url1=$URL

@@ -224,6 +224,14 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	sse_event_from_parsed(&e, ev);
 	if(e.id && !e.id_len)
 		e.id = NULL;  /* an empty id: ssed numbers the event itself */
+	/*
+	 * Backpressure: a streamed publish can outrun its subscribers by far.
+	 * Before an event would push out one a subscriber has not read yet,
+	 * this waits for the slowest reader (at most HUB_PUB_WAIT_US, then the
+	 * laggards are dropped as slow). The worker thread waits with it; the
+	 * streams themselves are served by the delivery threads.
+	 */
+	hub_room(r->ctx->hub, r->topic, r->tlen);
 	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, id);
 	if(rc) {
 		r->bad = rc;

@@ -35,6 +35,7 @@ struct cursor {
 	struct topic *t;
 	uint64_t next;                  /* ring index of the next event to send */
 	struct cursor *wprev, *wnext;   /* on t's waiter list while parked */
+	struct cursor *aprev, *anext;   /* on t's list of all cursors */
 	struct hub_sub *sub;
 };
 
@@ -48,6 +49,9 @@ struct topic {
 	struct cursor *waiters;
 	struct topic *dnext;            /* on the hub's dirty list */
 	int dirty;
+	struct cursor *all;             /* every subscriber's cursor */
+	uint64_t low;                   /* no live cursor is below it */
+	unsigned nblocked;              /* publishers waiting for room */
 	size_t nsubs;
 	size_t namelen;
 	char name[];
@@ -84,6 +88,7 @@ struct hub {
 	 * a burst wakes each stream once. */
 	struct topic *dirty;
 	pthread_cond_t wake;
+	pthread_cond_t room;            /* a reader moved on: publishers may go */
 	pthread_t waker;
 	int waker_on;
 };
@@ -143,6 +148,7 @@ struct hub *hub_new(const struct hub_config *cfg)
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->empty, NULL);
 	pthread_cond_init(&h->wake, NULL);
+	pthread_cond_init(&h->room, NULL);
 	h->seq = now_us();
 	h->first_seq = h->seq;
 	if(pthread_create(&h->waker, NULL, waker_main, h)) {
@@ -193,6 +199,7 @@ void hub_free(struct hub *h)
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->empty);
 	pthread_cond_destroy(&h->wake);
+	pthread_cond_destroy(&h->room);
 	free(h);
 }
 
@@ -246,7 +253,7 @@ static void topic_maybe_drop(struct hub *h, struct topic *t)
 {
 	struct topic **pp;
 
-	if(t->nsubs || t->head != t->tail || t->dirty)
+	if(t->nsubs || t->head != t->tail || t->dirty || t->nblocked)
 		return;
 	for(pp = &h->tab[hash(t->name, t->namelen) & (h->tabsize - 1)]; *pp; pp = &(*pp)->hnext) {
 		if(*pp == t) {
@@ -378,6 +385,90 @@ static void *waker_main(void *arg)
 	}
 	pthread_mutex_unlock(&h->mu);
 	return NULL;
+}
+
+/* ---- publisher backpressure */
+
+/* The lowest cursor of a subscriber still in the race (not dropped, not
+ * already past saving); head when there is none. */
+static uint64_t topic_low(struct topic *t)
+{
+	uint64_t low = t->head;
+	struct cursor *c;
+
+	for(c = t->all; c; c = c->anext)
+		if(!c->sub->dropped && c->next >= t->tail && c->next < low)
+			low = c->next;
+	return low;
+}
+
+/* The oldest eighth of a full ring: a subscriber in it is about to lose
+ * events to the next publish. */
+static uint64_t danger(const struct topic *t)
+{
+	uint64_t m = (t->head - t->tail) / 8;
+
+	return t->tail + (m ? m : 1);
+}
+
+/* Would the next publish push out events a live subscriber has not read? */
+static int congested(struct hub *h, struct topic *t)
+{
+	if(t->head - t->tail < h->ring_cap && t->bytes <= h->cfg.history_bytes / 8 * 7)
+		return 0;
+	if(t->low >= danger(t))
+		return 0;
+	t->low = topic_low(t);
+	return t->low < danger(t);
+}
+
+static void maybe_unblock(struct hub *h, struct topic *t)
+{
+	if(t->nblocked && !congested(h, t))
+		pthread_cond_broadcast(&h->room);
+}
+
+/* Drop the subscribers that hold a publisher back past HUB_PUB_WAIT_US. */
+static void drop_laggards(struct hub *h, struct topic *t)
+{
+	struct cursor *c;
+	uint64_t d = danger(t);
+
+	for(c = t->all; c; c = c->anext) {
+		if(!c->sub->dropped && c->next >= t->tail && c->next < d) {
+			c->sub->dropped = 1;
+			h->st.slow_dropped++;
+		}
+	}
+	t->low = topic_low(t);
+}
+
+int hub_room(struct hub *h, const char *topic, size_t tlen)
+{
+	struct timespec until;
+	struct topic *t;
+	int waited = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)(HUB_PUB_WAIT_US % 1000000u) * 1000;
+	until.tv_sec += (time_t)(HUB_PUB_WAIT_US / 1000000u) + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&h->mu);
+	t = topic_get(h, topic, tlen, 0);
+	if(t)
+		t->nblocked++;  /* keeps t from being freed meanwhile */
+	while(t && !h->closing && congested(h, t)) {
+		waited = 1;
+		if(pthread_cond_timedwait(&h->room, &h->mu, &until) == ETIMEDOUT) {
+			if(!h->closing && congested(h, t))
+				drop_laggards(h, t);
+			break;
+		}
+	}
+	if(t)
+		t->nblocked--;
+	pthread_mutex_unlock(&h->mu);
+	return waited;
 }
 
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
@@ -533,6 +624,17 @@ static char *opening(struct hub *h, const char *gap_id, size_t *len)
 	return b.data;
 }
 
+static void unlink_all(struct cursor *c)
+{
+	if(c->aprev)
+		c->aprev->anext = c->anext;
+	else
+		c->t->all = c->anext;
+	if(c->anext)
+		c->anext->aprev = c->aprev;
+	c->aprev = c->anext = NULL;
+}
+
 struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
 			      const size_t *tlens, size_t ntopics,
 			      const char *last_id, void *conn, int *err)
@@ -566,6 +668,10 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
 		}
 		s->cur[i].t = t;
 		s->cur[i].sub = s;
+		s->cur[i].anext = t->all;
+		if(t->all)
+			t->all->aprev = &s->cur[i];
+		t->all = &s->cur[i];
 		s->ncur = i + 1;
 		t->nsubs++;
 	}
@@ -584,6 +690,9 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
 		else
 			s->cur[i].next = find_after(t, s->cur[i].next, seq);
 	}
+	for(i = 0; i < s->ncur; i++)
+		if(s->cur[i].next < s->cur[i].t->low)
+			s->cur[i].t->low = s->cur[i].next;
 	if(gap)
 		h->st.gaps++;
 	s->pre = opening(h, gap ? last_id : NULL, &s->pre_len);
@@ -601,6 +710,7 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
 	return s;
 fail:
 	for(i = 0; i < s->ncur; i++) {
+		unlink_all(&s->cur[i]);
 		s->cur[i].t->nsubs--;
 		topic_maybe_drop(h, s->cur[i].t);
 	}
@@ -637,7 +747,9 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s)
 	if(s->next)
 		s->next->prev = s->prev;
 	for(i = 0; i < s->ncur; i++) {
+		unlink_all(&s->cur[i]);
 		s->cur[i].t->nsubs--;
+		maybe_unblock(h, s->cur[i].t);
 		topic_maybe_drop(h, s->cur[i].t);
 	}
 	if(--h->st.subscribers == 0)
@@ -709,6 +821,8 @@ static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t m
 		c->next++;
 		h->st.delivered_events++;
 	}
+	for(i = 0; i < s->ncur; i++)  /* a publisher may wait for this reader */
+		maybe_unblock(h, s->cur[i].t);
 	if(n == 0 && s->hb != h->hb && max >= 2) {
 		memcpy(buf, ":\n", 2);  /* a comment line: no dispatch point */
 		n = 2;
@@ -785,6 +899,7 @@ size_t hub_close(struct hub *h)
 	stop_waker(h);
 	pthread_mutex_lock(&h->mu);
 	h->closing = 1;
+	pthread_cond_broadcast(&h->room);  /* publishers waiting for room go on */
 	for(s = h->subs; s; s = s->next)
 		if(s->suspended)
 			unpark(h, s);

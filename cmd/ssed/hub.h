@@ -133,6 +133,18 @@ struct hub_read_req {
 size_t hub_read_batch(struct hub *h, struct hub_read_req *r, size_t n, char *buf, size_t size,
 		      size_t head, size_t tail, size_t max, size_t min_room);
 
+/* How long a publisher waits for room before the slow are dropped. */
+#define HUB_PUB_WAIT_US 1000000u
+
+/*
+ * hub_room - backpressure for a streamed publish: returns once the next
+ * event on topic can go in without pushing out events a live subscriber
+ * has not read yet, waiting (this thread sleeps) while it cannot. After
+ * HUB_PUB_WAIT_US it stops waiting and drops, as slow, the subscribers
+ * still holding it back. Returns 1 when it waited, 0 when not.
+ */
+int hub_room(struct hub *h, const char *topic, size_t tlen);
+
 /* hub_quiet - never wake s again (its stream is ending). */
 void hub_quiet(struct hub *h, struct hub_sub *s);
 

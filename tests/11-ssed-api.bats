@@ -171,7 +171,7 @@ setup() { start_ssed; }
 	[ "$output" = ok ]
 	curl -sf -d x "$URL/events/m" >/dev/null
 	run curl -sf "$URL/metrics"
-	for m in ssed_subscribers ssed_topics ssed_events_published_total \
+	for m in ssed_subscribers ssed_subscribers_limit ssed_topics ssed_events_published_total \
 		ssed_events_delivered_total ssed_bytes_delivered_total \
 		ssed_slow_subscribers_dropped_total ssed_gaps_total; do
 		[[ "$output" == *"# TYPE $m "* ]] || { echo "missing $m"; false; }

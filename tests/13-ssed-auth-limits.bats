@@ -53,6 +53,7 @@ load test_helper
 
 @test "--max-subscribers: the next subscriber gets 503, publishers still get in" {
 	start_ssed --max-subscribers 2
+	metric_is ssed_subscribers_limit 2
 	subscribe "$BATS_TEST_TMPDIR/a" /events
 	subscribe "$BATS_TEST_TMPDIR/b" /events
 	run curl -s -D - --max-time 2 "$URL/events"

@@ -591,6 +591,9 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		"# HELP ssed_subscribers Open event streams.\n"
 		"# TYPE ssed_subscribers gauge\n"
 		"ssed_subscribers %llu\n"
+		"# HELP ssed_subscribers_limit Streams allowed at once (--max-subscribers, capped by the open-file limit).\n"
+		"# TYPE ssed_subscribers_limit gauge\n"
+		"ssed_subscribers_limit %llu\n"
 		"# HELP ssed_topics Topics that have subscribers or retained events.\n"
 		"# TYPE ssed_topics gauge\n"
 		"ssed_topics %llu\n"
@@ -615,7 +618,8 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		"# HELP ssed_retained_bytes Bytes of events held for replay.\n"
 		"# TYPE ssed_retained_bytes gauge\n"
 		"ssed_retained_bytes %llu\n",
-		(unsigned long long)st.subscribers, (unsigned long long)st.topics,
+		(unsigned long long)st.subscribers, (unsigned long long)x->cfg->max_subscribers,
+		(unsigned long long)st.topics,
 		(unsigned long long)st.published, (unsigned long long)st.delivered_events,
 		(unsigned long long)st.delivered_bytes, (unsigned long long)st.slow_dropped,
 		(unsigned long long)st.gaps, (unsigned long long)st.retained_events,

@@ -148,12 +148,16 @@ fuzz: | $(DEPS_FIRST)
 	build/fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus
 
-# bench/README.md: REPEAT rounds, subscriber SIZES, BURST_EVENTS per burst.
+# bench/README.md: REPEAT rounds, subscriber SIZES, BURST_EVENTS per burst,
+# PUBLISH_SECS per publish phase at most, LIMIT=0 skips the open-file-limit run.
 REPEAT ?= 3
 SIZES ?= 1000 10000
 BURST_EVENTS ?= 1000
+PUBLISH_SECS ?= 20
+LIMIT ?= 1
 bench: all $(O)/bench/sse-load
-	@B=$(B) REPEAT=$(REPEAT) SIZES="$(SIZES)" BURST_EVENTS=$(BURST_EVENTS) bench/run.sh
+	@B=$(B) REPEAT=$(REPEAT) SIZES="$(SIZES)" BURST_EVENTS=$(BURST_EVENTS) \
+		PUBLISH_SECS=$(PUBLISH_SECS) LIMIT=$(LIMIT) bench/run.sh
 
 $(O)/bench/sse-load: bench/sse-load.c
 	@mkdir -p $(@D)

@@ -7,10 +7,12 @@ set logscale x
 set xtics (1000, 10000)
 set xlabel "subscribers"
 set key top left
-set ylabel "deliveries/s"
-set yrange [0:*]
+set ylabel "deliveries/s (log scale)"
+set logscale y
 plot "bench/out/chart.dat" using 1:2 with linespoints lw 2 title "ssed", \
      "" using 1:4 with linespoints lw 2 title "nchan"
+unset logscale y
+set yrange [0:*]
 set ylabel "p99 latency (ms)"
 plot "bench/out/chart.dat" using 1:3 with linespoints lw 2 title "ssed", \
      "" using 1:5 with linespoints lw 2 title "nchan"

@@ -45,9 +45,11 @@ def cpu():
 TITLES = {
     "idle_1000": "Idle, 1,000 subscribers",
     "idle_10000": "Idle, 10,000 subscribers",
-    "burst_1000": "Fan-out burst: 1,000 subscribers, events as fast as replies come",
-    "burst_10000": "Fan-out burst: 10,000 subscribers, events as fast as replies come",
-    "rate100_10000": "Fan-out at 100 events/s: 10,000 subscribers, 1,000 events",
+    "burst_1000": "Fan-out burst: 1,000 subscribers, 1,000 events as fast as replies come",
+    "burst_10000": "Fan-out burst: 10,000 subscribers, 1,000 events as fast as replies come",
+    "rate100_1000": "Fan-out at 100 events/s: 1,000 subscribers, 1,000 events offered",
+    "rate100_10000": "Fan-out at 100 events/s: 10,000 subscribers, 1,000 events offered",
+    "limit": "As many idle subscribers as ssed's open-file limit allows, then one more and a publish",
     "one_sub": "One subscriber, 100,000 events as fast as possible",
     "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",
 }
@@ -73,10 +75,15 @@ except OSError:
 print("- ssed: `ssed --history 2000 --history-bytes 256M --heartbeat 60` (2 worker threads, the default "
       "on 2 CPUs); nchan: 2 workers, eventsource subscriber, buffer 2000, new subscribers at the newest "
       "message")
-print("- load: `sse-load sub` holds the streams (from 127.0.0.1–127.0.0.20) and measures latency "
-      "from a send timestamp in each event; `sse-load pub` POSTs one event per request over one "
-      "keep-alive connection (the same for both servers); in the one-subscriber scenario ssed takes "
-      "its streamed publish (`sse-load stream`), nchan one POST per event\n")
+print("- load: `sse-load sub` holds the streams (from 127.0.0.1–127.0.0.20, over as many processes as "
+      "the open-file limit needs) and measures latency from a send timestamp in each event; "
+      "`sse-load pub` POSTs one event per request over one keep-alive connection (the same for both "
+      "servers), stopping after " + os.environ.get("PUBLISH_SECS", "20") + " s if the events are not "
+      "all out by then (`events_published` says how many went; the subscribers are told the count, "
+      "so `lost` stays exact); in the one-subscriber scenario ssed takes its streamed publish "
+      "(`sse-load stream`), nchan one POST per event")
+print("- `one_more_status` and `publish_status` are HTTP statuses (the medians of three equal "
+      "values); no ratio is taken of them\n")
 
 scens = []
 for s, _, _ in order:
@@ -99,7 +106,9 @@ for s in scens:
     print("| --- |" + " --- |" * len(cols))
     for m in metrics:
         row = [fmt(med.get((s, srv, m))) for srv in servers]
-        if ref and "ssed" in servers:
+        if m.endswith("_status") or m == "streams_held":
+            row.append("—") if ref and "ssed" in servers else None
+        elif ref and "ssed" in servers:
             a, b = med.get((s, "ssed", m)), med.get((s, ref, m))
             row.append(f"{a / b:.2f}" if a is not None and b else "—")
         print(f"| {m} | " + " | ".join(row) + " |")

@@ -5,13 +5,17 @@
 # there). Every step has a time limit.
 #
 # Environment: REPEAT (default 3), SIZES (default "1000 10000"),
-# BURST_EVENTS (default 1000), B (programs, default bin).
+# BURST_EVENTS (default 1000), PUBLISH_SECS (default 20: a publish phase
+# stops there, and the subscribers are told how many to expect), LIMIT
+# (default 1: the open-file-limit scenario), B (programs, default bin).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 B=${B:-bin}
 REPEAT=${REPEAT:-3}
 SIZES=${SIZES:-1000 10000}
 BURST_EVENTS=${BURST_EVENTS:-1000}
+PUBLISH_SECS=${PUBLISH_SECS:-20}
+LIMIT=${LIMIT:-1}
 HISTORY=2000
 LOAD=build/bench/sse-load
 out=bench/out
@@ -98,14 +102,52 @@ idle() {  # idle KIND N
 	stop_server
 }
 
+# ssed's own figure for the streams it allows: --max-subscribers as capped
+# by the open-file limit (the hard limit, which ssed raises itself to).
+ssed_limit() {
+	"$B/ssed" -q -l 127.0.0.1:0 2>/dev/null &
+	SPID=$!
+	ssed_port
+	curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "ssed_subscribers_limit" { print $2 }'
+	stop_server
+}
+
+limit() {  # limit KIND N: N idle streams (ssed's limit), then one more, and a publish
+	local kind=$1 n=$2 base lp rss t0 t1 hz
+	start_server "$kind"
+	base=$(rss_kb)
+	timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/lim "$n" 0 200 20 >"$out/lim.out" &
+	lp=$!
+	if wait_ready "$out/lim.out"; then
+		sleep 1
+		rss=$(rss_kb)
+		t0=$(cpu_ticks)
+		sleep 10
+		t1=$(cpu_ticks)
+		hz=$(getconf CLK_TCK)
+		record limit "$kind" streams_held "$n"
+		record limit "$kind" rss_per_sub_bytes $(( (rss - base) * 1024 / n ))
+		record limit "$kind" idle_cpu_percent "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * t / hz / 10 }')"
+		record limit "$kind" one_more_status "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+			"http://127.0.0.1:$PORT/events/lim")"
+		record limit "$kind" publish_status "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+			-d x "http://127.0.0.1:$PORT$PUB/lim")"
+	else
+		echo "limit $kind $n: streams did not open"
+		record limit "$kind" streams_held "$(grep -c . "$out/lim.out")"
+	fi
+	kill "$lp" 2>/dev/null; wait "$lp" 2>/dev/null
+	stop_server
+}
+
 fanout() {  # fanout KIND N EVENTS RATE NAME
 	local kind=$1 n=$2 events=$3 rate=$4 name=$5 lp line
 	start_server "$kind"
 	timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/fan "$n" "$events" 280 20 >"$out/fan.out" &
 	lp=$!
 	wait_ready "$out/fan.out"
-	timeout 280 "$LOAD" pub 127.0.0.1 "$PORT" "$PUB/fan" "$events" "$rate" >"$out/pub.out" ||
-		kill "$lp" 2>/dev/null  # no point waiting for events never sent
+	timeout 280 "$LOAD" pub 127.0.0.1 "$PORT" "$PUB/fan" "$events" "$rate" "$PUBLISH_SECS" \
+		>"$out/pub.out" || kill "$lp" 2>/dev/null  # no point waiting for events never sent
 	wait "$lp"
 	line=$(tail -1 "$out/fan.out")
 	set -- $line
@@ -114,6 +156,7 @@ fanout() {  # fanout KIND N EVENTS RATE NAME
 	record "$name" "$kind" p99_ms "${12:-0}"
 	record "$name" "$kind" max_ms "${14:-0}"
 	record "$name" "$kind" lost "${4:-0}"
+	record "$name" "$kind" events_published "${16:-0}"
 	record "$name" "$kind" publish_per_s "$(awk '{ print $4 }' "$out/pub.out")"
 	stop_server
 }
@@ -150,15 +193,16 @@ pipe() {  # ssed only: seq | sse-pub | sse-cat, against one curl per line
 	wait "$cp"
 	e=$(date +%s%N)
 	pipe_ns=$((e - s))
+	# One curl per line: 500 lines, scaled to a million.
 	if seq 1 1000000 | cmp -s - "$out/pipe.out"; then ok=1; else ok=0; fi
 	record pipe ssed seconds_1M "$(awk -v d=$pipe_ns 'BEGIN { printf "%.2f", d / 1e9 }')"
 	record pipe ssed intact "$ok"
 	s=$(date +%s%N)
-	for i in $(seq 1 2000); do
+	for i in $(seq 1 500); do
 		curl -sf -d "$i" "http://127.0.0.1:$PORT/events/curl" >/dev/null || break
 	done
 	e=$(date +%s%N)
-	record pipe curl_per_line seconds_1M "$(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 * 500 }')"
+	record pipe curl_per_line seconds_1M "$(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 * 2000 }')"
 	stop_server
 }
 
@@ -179,13 +223,18 @@ for r in $(seq 1 "$REPEAT"); do
 	for n in $SIZES; do
 		for k in $kinds; do idle "$k" "$n"; done
 		for k in $kinds; do fanout "$k" "$n" "$BURST_EVENTS" 0 "burst_$n"; done
+		for k in $kinds; do fanout "$k" "$n" 1000 100 "rate100_$n"; done
 	done
-	for k in $kinds; do fanout "$k" 10000 1000 100 "rate100_10000"; done
+	if [ "$LIMIT" = 1 ]; then
+		[ -n "${limit_n:-}" ] || limit_n=$(ssed_limit)
+		echo "# ssed's open-file limit: $(ulimit -Hn), so $limit_n streams"
+		for k in $kinds; do limit "$k" "$limit_n"; done
+	fi
 	for k in $kinds; do one_sub "$k"; done
 	pipe
 	[ "$have_nchan" = 1 ] && nchan_pipe
 done
-python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
+PUBLISH_SECS=$PUBLISH_SECS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
 cat bench/RESULTS.md
 if command -v gnuplot >/dev/null && [ -s "$out/chart.dat" ]; then
 	gnuplot bench/chart.gp && echo "# chart: bench/results.png"

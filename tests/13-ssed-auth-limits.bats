@@ -171,3 +171,19 @@ fds_near() { [ "$(ls "/proc/$SSED_PID/fd" | wc -l)" -le $(($1 + 2)) ]; }
 	run curl -sfg "http://[::1]:$port/healthz"
 	[ "$output" = ok ]
 }
+
+@test "--conn-memory: request headers that do not fit get 431; the default takes 2K of cookies" {
+	cookie=$(head -c 2000 /dev/zero | tr '\0' c)
+	start_ssed
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H "Cookie: $cookie" "$URL/events/c"
+	[ "$output" = 200 ]
+	kill "$SSED_PID"; wait "$SSED_PID" || true
+	start_ssed --conn-memory 4K
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Cookie: $cookie" "$URL/events/c"
+	[ "$output" = 431 ]
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 2 -d x "$URL/events/c"
+	[ "$output" = 200 ]
+	run "$SSED" --conn-memory 1K
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--conn-memory: 1K is out of range"* ]]
+}

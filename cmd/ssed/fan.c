@@ -62,6 +62,7 @@ struct fan_thread {
 	int sleeping;                   /* in epoll_wait: the eventfd must be poked */
 	int running;
 	struct fan_stream *streams;     /* only this thread touches the list */
+	size_t nblocked;                /* streams waiting for EPOLLOUT */
 	struct fan_stream *batch[BATCH_N];
 	struct hub_read_req req[BATCH_N];
 	char buf[BATCH_BYTES];
@@ -167,6 +168,10 @@ static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 	if(s->next)
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
+	if(s->blocked) {
+		s->blocked = 0;
+		t->nblocked--;
+	}
 	free(s->out);
 	s->out = NULL;
 	s->end = how == END_CLEAN && s->outlen == s->outoff ? END_CLEAN : END_CLOSE;
@@ -248,6 +253,7 @@ static void deliver(struct fan_thread *t, struct fan_stream *s, const struct hub
 		end_stream(t, s, END_CLOSE);
 	} else if(rc == 0) {
 		s->blocked = 1;  /* EPOLLOUT brings it back */
+		t->nblocked++;
 	} else if(!r->parked) {
 		pthread_mutex_lock(&t->mu);
 		enqueue(t, s);  /* it has more: after the others */
@@ -289,7 +295,10 @@ static void turn(struct fan_thread *t)
 				if(rc <= 0)
 					continue;
 			}
-			s->blocked = 0;
+			if(s->blocked) {
+				s->blocked = 0;
+				t->nblocked--;
+			}
 			t->batch[m] = s;
 			t->req[m].sub = s->sub;
 			m++;
@@ -347,6 +356,8 @@ static void reap_blocked(struct fan_thread *t, double now)
 {
 	struct fan_stream *s, *next;
 
+	if(!t->nblocked)
+		return;  /* idle streams are not walked */
 	for(s = t->streams; s; s = next) {
 		next = s->next;
 		if(s->blocked && now - s->since >= timeout_s)

@@ -566,7 +566,9 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 				     ? "too many subscribers" : "too many topics", "Retry-After", "5");
 		return MHD_NO;
 	}
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 512, stream_read, s, stream_free);
+	/* The block is only for HTTP/1.0's opening bytes: chunked streams are
+	 * written in the connection's own buffer, then by fan.c. */
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 128, stream_read, s, stream_free);
 	if(!r) {
 		stream_free(s);
 		return MHD_NO;

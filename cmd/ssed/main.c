@@ -51,6 +51,8 @@ static const char usage_text[] =
 "      --timeout SECS             close a connection making no progress (default 60)\n"
 "      --header-timeout SECS      close a connection whose request headers take longer\n"
 "                                 (default 10, 0: no limit)\n"
+"      --conn-memory SIZE         memory per connection for request and reply headers\n"
+"                                 (default 6K; larger request headers get 431)\n"
 "      --threads N                HTTP threads per listener and delivery threads\n"
 "                                 (default: CPUs)\n"
 "  -v, --verbose                  log every request\n"
@@ -63,13 +65,14 @@ static const char usage_text[] =
 enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
-	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT
+	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY
 };
 
 /* Sorted by long name. */
 static const struct option long_opts[] = {
 	{ "cors", required_argument, NULL, OPT_CORS },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "conn-memory", required_argument, NULL, OPT_CONN_MEMORY },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "history", required_argument, NULL, OPT_HISTORY },
@@ -364,7 +367,7 @@ static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_c
 		MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 		MHD_OPTION_LISTEN_SOCKET, l->fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_subscribers + RESERVE),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
@@ -408,6 +411,7 @@ int main(int argc, char **argv)
 		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
 		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
 		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
+		.conn_memory = 6144,
 	};
 	struct hub_config hc;
 	struct tick_arg tick;
@@ -456,6 +460,9 @@ int main(int argc, char **argv)
 		case OPT_TIMEOUT: cfg.timeout = (unsigned)parse_num("--timeout", optarg, 1, 86400); break;
 		case OPT_HEADER_TIMEOUT:
 			cfg.header_timeout = parse_seconds("--header-timeout", optarg, 86400);
+			break;
+		case OPT_CONN_MEMORY:
+			cfg.conn_memory = parse_size("--conn-memory", optarg, 2048, (size_t)1 << 20);
 			break;
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
 		default:

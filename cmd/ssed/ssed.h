@@ -21,6 +21,7 @@ struct ssed_config {
 	unsigned timeout;          /* seconds without progress before a close */
 	double header_timeout;     /* seconds a request's headers may take; 0: no limit */
 	unsigned threads;
+	size_t conn_memory;        /* libmicrohttpd's memory pool per connection */
 	const char *cors;          /* NULL: no CORS headers */
 	char *publish_token;       /* NULL: publishing is open */
 	char *subscribe_token;     /* NULL: subscribing is open */

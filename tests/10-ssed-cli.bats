@@ -34,6 +34,23 @@ load test_helper
 	[[ "${lines[0]}" == *"--listen"*"99999"* ]]
 }
 
+@test "ssed --delivery-threads: 0 is refused; 3 threads deliver every event to every stream" {
+	run "$SSED" --delivery-threads 0
+	[ "$status" -eq 1 ]
+	[[ "${lines[0]}" == *"--delivery-threads"*"0"* ]]
+	start_ssed --delivery-threads 3 --threads 1
+	for i in 1 2 3 4 5 6; do
+		subscribe "$BATS_TEST_TMPDIR/s$i" /events/d
+	done
+	for i in 1 2 3 4 5; do
+		curl -sf -d "m$i" "$URL/events/d" >/dev/null
+	done
+	for i in 1 2 3 4 5 6; do
+		wait_for grep -q '^data: m5$' "$BATS_TEST_TMPDIR/s$i"
+		[ "$(grep -c '^data: m' "$BATS_TEST_TMPDIR/s$i")" -eq 5 ]
+	done
+}
+
 @test "ssed: an unreadable token file is a usage error" {
 	run "$SSED" --publish-token-file /nonexistent/token
 	[ "$status" -eq 1 ]

@@ -53,8 +53,9 @@ static const char usage_text[] =
 "                                 (default 10, 0: no limit)\n"
 "      --conn-memory SIZE         memory per connection for request and reply headers\n"
 "                                 (default 6K; larger request headers get 431)\n"
-"      --threads N                HTTP threads per listener and delivery threads\n"
-"                                 (default: CPUs)\n"
+"      --threads N                HTTP threads per listener (default: CPUs)\n"
+"      --delivery-threads N       threads writing events to streams\n"
+"                                 (default: half the CPUs, at least 1)\n"
 "  -v, --verbose                  log every request\n"
 "  -q, --quiet                    log errors only\n"
 "  -h, --help                     show this help and exit\n"
@@ -65,7 +66,7 @@ static const char usage_text[] =
 enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
-	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY
+	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS
 };
 
 /* Sorted by long name. */
@@ -73,6 +74,7 @@ static const struct option long_opts[] = {
 	{ "cors", required_argument, NULL, OPT_CORS },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "conn-memory", required_argument, NULL, OPT_CONN_MEMORY },
+	{ "delivery-threads", required_argument, NULL, OPT_DELIVERY_THREADS },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "history", required_argument, NULL, OPT_HISTORY },
@@ -464,6 +466,9 @@ int main(int argc, char **argv)
 		case OPT_CONN_MEMORY:
 			cfg.conn_memory = parse_size("--conn-memory", optarg, 2048, (size_t)1 << 20);
 			break;
+		case OPT_DELIVERY_THREADS:
+			cfg.delivery_threads = (unsigned)parse_num("--delivery-threads", optarg, 1, 64);
+			break;
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
 		default:
 			fprintf(stderr, "Try 'ssed --help' for more information.\n");
@@ -476,10 +481,15 @@ int main(int argc, char **argv)
 		msg_verbose = 0;
 	if(!nlisteners)  /* a Unix socket alone is fine */
 		add_listener("127.0.0.1:8080", 0);
-	if(!cfg.threads) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg.threads = ncpu > 1 ? (unsigned)(ncpu > 64 ? 64 : ncpu) : 1;
-	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if(ncpu < 1)
+		ncpu = 1;
+	if(!cfg.threads)
+		cfg.threads = (unsigned)(ncpu > 64 ? 64 : ncpu);
+	/* Half the CPUs write: each send costs the kernel about as much again
+	 * (ACKs, and on loopback the receiving side), and HTTP needs some. */
+	if(!cfg.delivery_threads)
+		cfg.delivery_threads = (unsigned)(ncpu / 2 > 64 ? 64 : ncpu / 2 ? ncpu / 2 : 1);
 	raise_nofile(&cfg, asked_subs);
 
 	/* Signals go to this thread only, read with sigwait below. A shell
@@ -504,7 +514,7 @@ int main(int argc, char **argv)
 		errorf("out of memory");
 		goto out;
 	}
-	if(fan_start(hub, cfg.threads, cfg.timeout)) {
+	if(fan_start(hub, cfg.delivery_threads, cfg.timeout)) {
 		errorf("cannot start the delivery threads: %s", strerror(errno));
 		goto out;
 	}

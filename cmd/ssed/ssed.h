@@ -20,7 +20,8 @@ struct ssed_config {
 	long long retry_ms;        /* -1: send no retry field */
 	unsigned timeout;          /* seconds without progress before a close */
 	double header_timeout;     /* seconds a request's headers may take; 0: no limit */
-	unsigned threads;
+	unsigned threads;          /* HTTP threads per listener */
+	unsigned delivery_threads;
 	size_t conn_memory;        /* libmicrohttpd's memory pool per connection */
 	const char *cors;          /* NULL: no CORS headers */
 	char *publish_token;       /* NULL: publishing is open */

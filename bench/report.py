@@ -72,9 +72,9 @@ try:
         print(f"- nchan: Debian libnginx-mod-nchan {v}, config `bench/nchan.conf.in`")
 except OSError:
     pass
-print("- ssed: `ssed --history 2000 --history-bytes 256M --heartbeat 60` (2 worker threads, the default "
-      "on 2 CPUs); nchan: 2 workers, eventsource subscriber, buffer 2000, new subscribers at the newest "
-      "message")
+print("- ssed: `ssed --history 2000 --history-bytes 256M --heartbeat 60`, its defaults otherwise "
+      "(on 2 CPUs: 2 HTTP threads and 1 delivery thread); nchan: 2 workers, eventsource subscriber, "
+      "buffer 2000, new subscribers at the newest message")
 print("- load: `sse-load sub` holds the streams (from 127.0.0.1–127.0.0.20, over as many processes as "
       "the open-file limit needs) and measures latency from a send timestamp in each event; "
       "`sse-load pub` POSTs one event per request over one keep-alive connection (the same for both "
@@ -117,7 +117,7 @@ for s in scens:
 os.makedirs("bench/out", exist_ok=True)
 with open("bench/out/chart.dat", "w") as f:
     for n in (1000, 10000):
-        k = f"burst_{n}"
-        row = [med.get((k, srv, m)) for srv in ("ssed", "nchan") for m in ("deliveries_per_s", "p99_ms")]
+        row = [med.get((f"{k}_{n}", srv, m)) for k in ("burst", "rate100") for srv in ("ssed", "nchan")
+               for m in ("deliveries_per_s", "p99_ms")]
         if row[0] is not None:
             f.write(f"{n} " + " ".join("NaN" if x is None else str(x) for x in row) + "\n")

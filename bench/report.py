@@ -42,11 +42,12 @@ def cpu():
     return platform.processor()
 
 
+BURST = int(os.environ.get("BURST_EVENTS", "1000"))
 TITLES = {
     "idle_1000": "Idle, 1,000 subscribers",
     "idle_10000": "Idle, 10,000 subscribers",
-    "burst_1000": "Fan-out burst: 1,000 subscribers, 1,000 events as fast as replies come",
-    "burst_10000": "Fan-out burst: 10,000 subscribers, 1,000 events as fast as replies come",
+    "burst_1000": f"Fan-out burst: 1,000 subscribers, {BURST:,} events as fast as replies come",
+    "burst_10000": f"Fan-out burst: 10,000 subscribers, {BURST:,} events as fast as replies come",
     "rate100_1000": "Fan-out at 100 events/s: 1,000 subscribers, 1,000 events offered",
     "rate100_10000": "Fan-out at 100 events/s: 10,000 subscribers, 1,000 events offered",
     "limit": "As many idle subscribers as ssed's open-file limit allows, then one more and a publish",

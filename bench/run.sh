@@ -83,22 +83,31 @@ wait_ready() {
 record() { echo "$1 $2 $3 ${4:-NaN}" >>"$raw"; }
 
 # ---- scenarios
-idle() {  # idle KIND N
-	local kind=$1 n=$2 base lp rss t0 t1 hz
-	start_server "$kind"
+
+# hold_idle SCENARIO KIND N SECS - N idle streams on a started server; once
+# all are open, record the RSS each added and the CPU over 10 s. Leaves LP
+# (the load client) running; returns 1 when the streams did not open.
+hold_idle() {
+	local scen=$1 kind=$2 n=$3 secs=$4 base rss t0 t1 hz
 	base=$(rss_kb)
-	timeout 120 "$LOAD" sub 127.0.0.1 "$PORT" /events/idle "$n" 0 40 20 >"$out/idle.out" &
-	lp=$!
-	wait_ready "$out/idle.out" || echo "idle $kind $n: streams did not open"
+	timeout $((secs + 100)) "$LOAD" sub 127.0.0.1 "$PORT" "/events/$scen" "$n" 0 "$secs" 20 \
+		>"$out/idle.out" &
+	LP=$!
+	wait_ready "$out/idle.out" || { echo "$scen $kind $n: streams did not open"; return 1; }
 	sleep 1
 	rss=$(rss_kb)
 	t0=$(cpu_ticks)
 	sleep 10
 	t1=$(cpu_ticks)
 	hz=$(getconf CLK_TCK)
-	record "idle_$n" "$kind" rss_per_sub_bytes $(( (rss - base) * 1024 / n ))
-	record "idle_$n" "$kind" idle_cpu_percent "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * t / hz / 10 }')"
-	kill "$lp" 2>/dev/null; wait "$lp" 2>/dev/null
+	record "$scen" "$kind" rss_per_sub_bytes $(( (rss - base) * 1024 / n ))
+	record "$scen" "$kind" idle_cpu_percent "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * t / hz / 10 }')"
+}
+
+idle() {  # idle KIND N
+	start_server "$1"
+	hold_idle "idle_$2" "$1" "$2" 40
+	kill "$LP" 2>/dev/null; wait "$LP" 2>/dev/null
 	stop_server
 }
 
@@ -113,30 +122,18 @@ ssed_limit() {
 }
 
 limit() {  # limit KIND N: N idle streams (ssed's limit), then one more, and a publish
-	local kind=$1 n=$2 base lp rss t0 t1 hz
+	local kind=$1 n=$2
 	start_server "$kind"
-	base=$(rss_kb)
-	timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/lim "$n" 0 200 20 >"$out/lim.out" &
-	lp=$!
-	if wait_ready "$out/lim.out"; then
-		sleep 1
-		rss=$(rss_kb)
-		t0=$(cpu_ticks)
-		sleep 10
-		t1=$(cpu_ticks)
-		hz=$(getconf CLK_TCK)
+	if hold_idle limit "$kind" "$n" 200; then
 		record limit "$kind" streams_held "$n"
-		record limit "$kind" rss_per_sub_bytes $(( (rss - base) * 1024 / n ))
-		record limit "$kind" idle_cpu_percent "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * t / hz / 10 }')"
 		record limit "$kind" one_more_status "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
-			"http://127.0.0.1:$PORT/events/lim")"
+			"http://127.0.0.1:$PORT/events/limit")"
 		record limit "$kind" publish_status "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-			-d x "http://127.0.0.1:$PORT$PUB/lim")"
+			-d x "http://127.0.0.1:$PORT$PUB/limit")"
 	else
-		echo "limit $kind $n: streams did not open"
-		record limit "$kind" streams_held "$(grep -c . "$out/lim.out")"
+		record limit "$kind" streams_held NaN
 	fi
-	kill "$lp" 2>/dev/null; wait "$lp" 2>/dev/null
+	kill "$LP" 2>/dev/null; wait "$LP" 2>/dev/null
 	stop_server
 }
 
@@ -234,7 +231,7 @@ for r in $(seq 1 "$REPEAT"); do
 	pipe
 	[ "$have_nchan" = 1 ] && nchan_pipe
 done
-PUBLISH_SECS=$PUBLISH_SECS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
+PUBLISH_SECS=$PUBLISH_SECS BURST_EVENTS=$BURST_EVENTS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
 cat bench/RESULTS.md
 if command -v gnuplot >/dev/null && [ -s "$out/chart.dat" ]; then
 	gnuplot bench/chart.gp && echo "# chart: bench/results.png"

@@ -299,30 +299,14 @@ struct result {
 	int failed;
 };
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *b = p;
-	ssize_t k;
-
-	while(n) {
-		k = write(fd, b, n);
-		if(k < 0 && errno == EINTR)
-			continue;
-		if(k <= 0)
-			return -1;
-		b += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *p, size_t n)
+/* Write (out set) or read all n bytes at p; -1 on an error or EOF. */
+static int xfer(int fd, void *p, size_t n, int out)
 {
 	char *b = p;
 	ssize_t k;
 
 	while(n) {
-		k = read(fd, b, n);
+		k = out ? write(fd, b, n) : read(fd, b, n);
 		if(k < 0 && errno == EINTR)
 			continue;
 		if(k <= 0)
@@ -332,6 +316,9 @@ static int read_all(int fd, void *p, size_t n)
 	}
 	return 0;
 }
+
+#define write_all(fd, p, n) xfer(fd, (void *)(p), n, 1)
+#define read_all(fd, p, n) xfer(fd, p, n, 0)
 
 /*
  * One process's share: streams first..first+nconn-1 of the whole set (so

@@ -224,15 +224,9 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	sse_event_from_parsed(&e, ev);
 	if(e.id && !e.id_len)
 		e.id = NULL;  /* an empty id: ssed numbers the event itself */
-	/*
-	 * Backpressure: a streamed publish can outrun its subscribers by far.
-	 * Before an event would push out one a subscriber has not read yet,
-	 * this waits for the slowest reader (at most HUB_PUB_WAIT_US, then the
-	 * laggards are dropped as slow). The worker thread waits with it; the
-	 * streams themselves are served by the delivery threads.
-	 */
-	hub_room(r->ctx->hub, r->topic, r->tlen);
-	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, id);
+	/* Backpressure (see hub_publish): the worker thread waits with the
+	 * upload; the streams are served by the delivery threads. */
+	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, 1, id);
 	if(rc) {
 		r->bad = rc;
 		return 1;  /* stop the parser */
@@ -255,7 +249,7 @@ static enum MHD_Result pub_finish_one(struct req *r)
 	e.data = r->body.data ? r->body.data : "";
 	e.data_len = r->body.len;
 	e.retry = -1;
-	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, id);
+	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, 0, id);
 	r->kind = REQ_DONE;
 	if(rc)
 		return reply(r->ctx, r->conn, hub_status(rc), hub_why(rc), NULL, NULL);
@@ -435,7 +429,7 @@ static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
 	e.data = msg;
 	e.data_len = n;
 	e.retry = -1;
-	hrc = hub_publish(x->hub, "default", 7, &e, id);
+	hrc = hub_publish(x->hub, "default", 7, &e, 0, id);
 	if(hrc)
 		return reply(x, c, hub_status(hrc), hub_why(hrc), NULL, NULL);
 	return reply(x, c, MHD_HTTP_OK, id, NULL, NULL);

@@ -443,36 +443,31 @@ static void drop_laggards(struct hub *h, struct topic *t)
 	t->low = topic_low(t);
 }
 
-int hub_room(struct hub *h, const char *topic, size_t tlen)
+/* Wait, lock held, until the next event on t pushes out nothing a live
+ * subscriber still needs; past HUB_PUB_WAIT_US drop who holds it back. */
+static void wait_room(struct hub *h, struct topic *t)
 {
 	struct timespec until;
-	struct topic *t;
-	int waited = 0;
 
+	if(h->closing || !congested(h, t))
+		return;  /* the common case: no clock reading, no wait */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_nsec += (long)(HUB_PUB_WAIT_US % 1000000u) * 1000;
 	until.tv_sec += (time_t)(HUB_PUB_WAIT_US / 1000000u) + until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
-	pthread_mutex_lock(&h->mu);
-	t = topic_get(h, topic, tlen, 0);
-	if(t)
-		t->nblocked++;  /* keeps t from being freed meanwhile */
-	while(t && !h->closing && congested(h, t)) {
-		waited = 1;
+	t->nblocked++;  /* keeps t from being freed meanwhile */
+	while(!h->closing && congested(h, t)) {
 		if(pthread_cond_timedwait(&h->room, &h->mu, &until) == ETIMEDOUT) {
 			if(!h->closing && congested(h, t))
 				drop_laggards(h, t);
 			break;
 		}
 	}
-	if(t)
-		t->nblocked--;
-	pthread_mutex_unlock(&h->mu);
-	return waited;
+	t->nblocked--;
 }
 
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
-		const struct sse_event *ev, char *id_out)
+		const struct sse_event *ev, int wait, char *id_out)
 {
 	struct sse_event e = *ev;
 	struct topic *t;
@@ -507,6 +502,8 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		rc = HUB_EBUSY;
 		goto out;
 	}
+	if(wait)
+		wait_room(h, t);
 	x->seq = now_us();
 	if(x->seq <= h->seq)
 		x->seq = h->seq + 1;

@@ -70,14 +70,18 @@ int hub_topic_ok(const char *name, size_t len);
 
 /*
  * hub_publish - frame ev (its id, event and data; retry ignored) once and
- * append it to topic. With ev->id NULL the hub assigns the next id, a
+ * append it to topic. With wait set (a streamed publish, which can outrun
+ * its readers by far) it first waits while the event would push out one
+ * that a live subscriber has not read yet, until the slowest reader moves
+ * on; after HUB_PUB_WAIT_US it stops waiting and drops, as slow, the
+ * subscribers still holding it back. With ev->id NULL the hub assigns the next id, a
  * decimal number greater than every id it assigned before, also in an
  * earlier run (it starts from the clock in microseconds). The id used is
  * written, NUL-terminated, to id_out (HUB_ID_MAX + 1 bytes).
  * Returns HUB_OK, HUB_EFIELD, HUB_EBUSY or HUB_ENOMEM.
  */
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
-		const struct sse_event *ev, char *id_out);
+		const struct sse_event *ev, int wait, char *id_out);
 
 /*
  * hub_subscribe - a subscriber to ntopics topics (names checked by the
@@ -96,6 +100,9 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
  * subscriber that goes while behind the retained events (timed out, say)
  * counts as a slow subscriber dropped. */
 void hub_unsubscribe(struct hub *h, struct hub_sub *s);
+
+/* How long a waiting publish waits for room before the slow are dropped. */
+#define HUB_PUB_WAIT_US 1000000u
 
 /* What hub_read returns besides a byte count. */
 #define HUB_READ_END (-1)    /* end the stream cleanly */
@@ -133,17 +140,6 @@ struct hub_read_req {
 size_t hub_read_batch(struct hub *h, struct hub_read_req *r, size_t n, char *buf, size_t size,
 		      size_t head, size_t tail, size_t max, size_t min_room);
 
-/* How long a publisher waits for room before the slow are dropped. */
-#define HUB_PUB_WAIT_US 1000000u
-
-/*
- * hub_room - backpressure for a streamed publish: returns once the next
- * event on topic can go in without pushing out events a live subscriber
- * has not read yet, waiting (this thread sleeps) while it cannot. After
- * HUB_PUB_WAIT_US it stops waiting and drops, as slow, the subscribers
- * still holding it back. Returns 1 when it waited, 0 when not.
- */
-int hub_room(struct hub *h, const char *topic, size_t tlen);
 
 /* hub_quiet - never wake s again (its stream is ending). */
 void hub_quiet(struct hub *h, struct hub_sub *s);

@@ -190,16 +190,16 @@ pipe() {  # ssed only: seq | sse-pub | sse-cat, against one curl per line
 	wait "$cp"
 	e=$(date +%s%N)
 	pipe_ns=$((e - s))
-	# One curl per line: 500 lines, scaled to a million.
+	# One curl per line: 2,000 lines, scaled to a million.
 	if seq 1 1000000 | cmp -s - "$out/pipe.out"; then ok=1; else ok=0; fi
 	record pipe ssed seconds_1M "$(awk -v d=$pipe_ns 'BEGIN { printf "%.2f", d / 1e9 }')"
 	record pipe ssed intact "$ok"
 	s=$(date +%s%N)
-	for i in $(seq 1 500); do
+	for i in $(seq 1 2000); do
 		curl -sf -d "$i" "http://127.0.0.1:$PORT/events/curl" >/dev/null || break
 	done
 	e=$(date +%s%N)
-	record pipe curl_per_line seconds_1M "$(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 * 2000 }')"
+	record pipe curl_per_line seconds_1M "$(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 * 500 }')"
 	stop_server
 }
 

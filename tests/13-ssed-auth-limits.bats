@@ -109,11 +109,12 @@ load test_helper
 }
 
 @test "graceful shutdown with 1000 open streams: exit 0 within a second" {
-	start_ssed
+	start_ssed -v  # should a stream fail to open, the log says what libmicrohttpd saw
 	log=$BATS_TEST_TMPDIR/many
 	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/z 1000 1 >"$log" &
 	PIDS+=($!)
-	WAIT_SECS=60 wait_for grep -q ready "$log"
+	WAIT_SECS=60 wait_for grep -q ready "$log" ||
+		{ cat "$log"; grep -v -e '^ssed: GET' -e '-> 200 stream' "$ERR" | tail -20; false; }
 	wait_for metric_is ssed_subscribers 1000
 	start=$(date +%s%N)
 	kill -TERM "$SSED_PID"

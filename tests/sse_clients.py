@@ -98,10 +98,14 @@ async def many(host, port, path, n, count, limit):
         if time.monotonic() > deadline:
             print(f"only {len(ready)} of {n} streams opened", flush=True)
             return 1
-        for t in tasks:
-            if t.done() and t.exception():
-                print(f"stream failed: {t.exception()}", flush=True)
-                return 1
+        failed = [i for i, t in enumerate(tasks) if t.done() and t.exception()]
+        if failed:
+            print(f"{len(failed)} stream(s) failed (first: #{failed[0]} of {n}, "
+                  f"{len(ready)} open, {time.monotonic() - deadline + limit:.1f} s in): "
+                  f"{tasks[failed[0]].exception()}", flush=True)
+            for t in tasks:
+                t.cancel()
+            return 1
         await asyncio.sleep(0.01)
     print("ready", flush=True)
     done, pending = await asyncio.wait(tasks, timeout=max(1, deadline - time.monotonic()))

@@ -140,7 +140,7 @@ fds_near() { [ "$(ls "/proc/$SSED_PID/fd" | wc -l)" -le $(($1 + 2)) ]; }
 		python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/gone 5000 1000000 >"$log" 3>&- &
 		pid=$!
 		PIDS+=("$pid")
-		WAIT_SECS=60 wait_for grep -q ready "$log"
+		WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; tail -5 "$ERR"; false; }
 		WAIT_SECS=60 wait_for metric_is ssed_subscribers 5000
 		echo "round $round: $(rss_kb) KiB with 5000 streams"
 		kill -9 "$pid"

@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
 #include "fan.h"
 
 #define FAN_THREADS_MAX 64

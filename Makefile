@@ -110,6 +110,10 @@ $(B)/sse-cat: $(call obj,$(CAT_SRC)) $(LIBSSE)
 $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
+# The hub's test runs the real hub.c, waker thread and all.
+$(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
+
 # ---- Tests. tests/run.sh runs the suites given and prints the totals.
 # Man-page lint and the install round trip are bats files of their own.
 check: all $(UNITS)

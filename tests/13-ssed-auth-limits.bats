@@ -108,6 +108,26 @@ load test_helper
 	[ "$(tail -1 "$log")" = "ok 1000 200" ]
 }
 
+@test "--publish-window: a burst of single-event POSTs waits for 300 streams' turns, and loses nothing" {
+	run "$SSED" --publish-window x
+	[ "$status" -eq 1 ]
+	[[ "${lines[0]}" == *"--publish-window"*"x"* ]]
+	start_ssed --publish-window 1 --delivery-threads 1
+	log=$BATS_TEST_TMPDIR/many
+	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/w 300 100 >"$log" &
+	pid=$!
+	PIDS+=("$pid")
+	WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; false; }
+	metric_is ssed_publish_waits_total 0
+	# 100 POSTs over one connection, each as soon as the one before is answered.
+	args=(-sf -o /dev/null -d 1 "$URL/events/w")
+	for i in $(seq 2 100); do args+=(--next -sf -o /dev/null -d "$i" "$URL/events/w"); done
+	curl "${args[@]}"
+	wait "$pid"
+	[ "$(tail -1 "$log")" = "ok 300 100" ]
+	metric_ge ssed_publish_waits_total 1
+}
+
 @test "graceful shutdown with 1000 open streams: exit 0 within a second" {
 	start_ssed -v  # should a stream fail to open, the log says what libmicrohttpd saw
 	log=$BATS_TEST_TMPDIR/many

@@ -226,7 +226,7 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 		e.id = NULL;  /* an empty id: ssed numbers the event itself */
 	/* Backpressure (see hub_publish): the worker thread waits with the
 	 * upload; the streams are served by the delivery threads. */
-	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, 1, id);
+	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_ROOM | HUB_PUB_PACE, id);
 	if(rc) {
 		r->bad = rc;
 		return 1;  /* stop the parser */
@@ -249,7 +249,7 @@ static enum MHD_Result pub_finish_one(struct req *r)
 	e.data = r->body.data ? r->body.data : "";
 	e.data_len = r->body.len;
 	e.retry = -1;
-	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, 0, id);
+	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_PACE, id);
 	r->kind = REQ_DONE;
 	if(rc)
 		return reply(r->ctx, r->conn, hub_status(rc), hub_why(rc), NULL, NULL);
@@ -429,7 +429,7 @@ static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
 	e.data = msg;
 	e.data_len = n;
 	e.retry = -1;
-	hrc = hub_publish(x->hub, "default", 7, &e, 0, id);
+	hrc = hub_publish(x->hub, "default", 7, &e, HUB_PUB_PACE, id);
 	if(hrc)
 		return reply(x, c, hub_status(hrc), hub_why(hrc), NULL, NULL);
 	return reply(x, c, MHD_HTTP_OK, id, NULL, NULL);
@@ -608,6 +608,9 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		"# HELP ssed_gaps_total Resumes that could not replay every missed event.\n"
 		"# TYPE ssed_gaps_total counter\n"
 		"ssed_gaps_total %llu\n"
+		"# HELP ssed_publish_waits_total Publishes that waited for the streams to catch up.\n"
+		"# TYPE ssed_publish_waits_total counter\n"
+		"ssed_publish_waits_total %llu\n"
 		"# HELP ssed_retained_events Events held for replay.\n"
 		"# TYPE ssed_retained_events gauge\n"
 		"ssed_retained_events %llu\n"
@@ -618,7 +621,8 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		(unsigned long long)st.topics,
 		(unsigned long long)st.published, (unsigned long long)st.delivered_events,
 		(unsigned long long)st.delivered_bytes, (unsigned long long)st.slow_dropped,
-		(unsigned long long)st.gaps, (unsigned long long)st.retained_events,
+		(unsigned long long)st.gaps, (unsigned long long)st.pub_waits,
+		(unsigned long long)st.retained_events,
 		(unsigned long long)st.retained_bytes);
 	if(n < 0)
 		return MHD_NO;

@@ -21,6 +21,7 @@
 
 #define ID_ROOM 32          /* room before a frame for "id: <seq>\n" */
 #define RING_MIN 64         /* events a ring holds for delivery at least */
+#define ROUNDS 16           /* wake rounds a topic tracks for pacing */
 
 struct ev {
 	uint64_t seq;
@@ -39,6 +40,14 @@ struct cursor {
 	struct hub_sub *sub;
 };
 
+/* One pass of the waker over a topic: the streams it woke that have not
+ * read since. They all parked at or after base (the topic's head at the
+ * pass before), so none of them is more than head - base events behind. */
+struct round {
+	uint64_t base;
+	size_t left;
+};
+
 struct topic {
 	struct topic *hnext;
 	struct ev **ring;
@@ -52,6 +61,11 @@ struct topic {
 	struct cursor *all;             /* every subscriber's cursor */
 	uint64_t low;                   /* no live cursor is below it */
 	unsigned nblocked;              /* publishers waiting for room */
+	unsigned npaced;                /* publishers waiting for a round */
+	struct round rounds[ROUNDS];    /* live rounds, oldest at rfirst */
+	uint64_t rfirst;                /* number of the oldest live round */
+	unsigned nrounds;
+	uint64_t wake_head;             /* head at the waker's last pass */
 	size_t nsubs;
 	size_t namelen;
 	char name[];
@@ -63,6 +77,8 @@ struct hub_sub {
 	int suspended;
 	int dropped;
 	unsigned hb;
+	struct topic *rt;               /* woken in round rid of rt, not read yet */
+	uint64_t rid;
 	size_t partial;                 /* bytes of the current event sent */
 	char *pre;                      /* opening bytes, then NULL */
 	size_t pre_len, pre_off;
@@ -84,8 +100,8 @@ struct hub {
 	int closing;
 	struct hub_stats st;
 	/* The waker: publish only marks a topic dirty; this thread unparks
-	 * its waiters, so a publisher's reply never waits on the fan-out and
-	 * a burst wakes each stream once. */
+	 * its waiters, so a publisher's reply need not wait on the fan-out
+	 * and a burst wakes each stream once. */
 	struct topic *dirty;
 	pthread_cond_t wake;
 	pthread_cond_t room;            /* a reader moved on: publishers may go */
@@ -253,7 +269,7 @@ static void topic_maybe_drop(struct hub *h, struct topic *t)
 {
 	struct topic **pp;
 
-	if(t->nsubs || t->head != t->tail || t->dirty || t->nblocked)
+	if(t->nsubs || t->head != t->tail || t->dirty || t->nblocked || t->npaced)
 		return;
 	for(pp = &h->tab[hash(t->name, t->namelen) & (h->tabsize - 1)]; *pp; pp = &(*pp)->hnext) {
 		if(*pp == t) {
@@ -358,6 +374,55 @@ static void park(struct hub *h, struct hub_sub *s)
 	h->cfg.ops.suspend(s->conn);
 }
 
+/* Wake t's waiters as one round (merged into the newest when ROUNDS are
+ * live), so publishers can tell how far behind the woken streams are. */
+static void wake_round(struct hub *h, struct topic *t)
+{
+	struct round *r;
+	uint64_t id;
+
+	if(!t->waiters)
+		return;
+	if(t->nrounds == ROUNDS) {
+		id = t->rfirst + ROUNDS - 1;
+	} else {
+		id = t->rfirst + t->nrounds++;
+		t->rounds[id % ROUNDS].base = t->wake_head;
+		t->rounds[id % ROUNDS].left = 0;
+	}
+	r = &t->rounds[id % ROUNDS];
+	while(t->waiters) {
+		struct hub_sub *s = t->waiters->sub;
+
+		if(!s->rt) {
+			s->rt = t;
+			s->rid = id;
+			r->left++;
+		}
+		unpark(h, s);
+	}
+	t->wake_head = t->head;
+}
+
+/* s read (or left) after a wake: its round may be over. */
+static void round_done(struct hub *h, struct hub_sub *s)
+{
+	struct topic *t = s->rt;
+	int over = 0;
+
+	if(!t)
+		return;
+	s->rt = NULL;
+	t->rounds[s->rid % ROUNDS].left--;
+	while(t->nrounds && t->rounds[t->rfirst % ROUNDS].left == 0) {
+		t->rfirst++;
+		t->nrounds--;
+		over = 1;
+	}
+	if(over && t->npaced)
+		pthread_cond_broadcast(&h->room);
+}
+
 /*
  * The waker thread: take the dirty topics and wake their waiters. Waking is
  * cheap (ops.resume queues the stream), so it runs under the lock: a
@@ -379,8 +444,7 @@ static void *waker_main(void *arg)
 		while((t = h->dirty)) {
 			h->dirty = t->dnext;
 			t->dirty = 0;
-			while(t->waiters)
-				unpark(h, t->waiters->sub);
+			wake_round(h, t);
 		}
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -443,31 +507,50 @@ static void drop_laggards(struct hub *h, struct topic *t)
 	t->low = topic_low(t);
 }
 
-/* Wait, lock held, until the next event on t pushes out nothing a live
- * subscriber still needs; past HUB_PUB_WAIT_US drop who holds it back. */
-static void wait_room(struct hub *h, struct topic *t)
+/* Are t's woken streams publish_window events or more behind? */
+static int paced(struct hub *h, struct topic *t)
+{
+	return h->cfg.publish_window && t->nrounds &&
+	       t->head - t->rounds[t->rfirst % ROUNDS].base >= h->cfg.publish_window;
+}
+
+/* Wait, lock held, as flags ask (see hub_publish); past HUB_PUB_WAIT_US
+ * publish anyway, first dropping the readers who still hold back room. */
+static void pub_wait(struct hub *h, struct topic *t, int flags)
 {
 	struct timespec until;
+	int room = flags & HUB_PUB_ROOM, pace = flags & HUB_PUB_PACE;
 
-	if(h->closing || !congested(h, t))
+	if(h->closing || (!(room && congested(h, t)) && !(pace && paced(h, t))))
 		return;  /* the common case: no clock reading, no wait */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_nsec += (long)(HUB_PUB_WAIT_US % 1000000u) * 1000;
 	until.tv_sec += (time_t)(HUB_PUB_WAIT_US / 1000000u) + until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
-	t->nblocked++;  /* keeps t from being freed meanwhile */
-	while(!h->closing && congested(h, t)) {
+	/* The counts keep t from being freed meanwhile, and tell readers
+	 * whom to wake. */
+	if(room)
+		t->nblocked++;
+	if(pace)
+		t->npaced++;
+	h->st.pub_waits++;
+	h->st.pub_waiting++;
+	while(!h->closing && ((room && congested(h, t)) || (pace && paced(h, t)))) {
 		if(pthread_cond_timedwait(&h->room, &h->mu, &until) == ETIMEDOUT) {
-			if(!h->closing && congested(h, t))
+			if(room && !h->closing && congested(h, t))
 				drop_laggards(h, t);
 			break;
 		}
 	}
-	t->nblocked--;
+	if(room)
+		t->nblocked--;
+	if(pace)
+		t->npaced--;
+	h->st.pub_waiting--;
 }
 
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
-		const struct sse_event *ev, int wait, char *id_out)
+		const struct sse_event *ev, int flags, char *id_out)
 {
 	struct sse_event e = *ev;
 	struct topic *t;
@@ -502,8 +585,7 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		rc = HUB_EBUSY;
 		goto out;
 	}
-	if(wait)
-		wait_room(h, t);
+	pub_wait(h, t, flags);
 	x->seq = now_us();
 	if(x->seq <= h->seq)
 		x->seq = h->seq + 1;
@@ -735,6 +817,7 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s)
 	pthread_mutex_lock(&h->mu);
 	s->suspended = 0;  /* the connection is gone: nothing to resume */
 	unpark(h, s);
+	round_done(h, s);
 	if(!s->dropped && !h->closing && behind(s))
 		h->st.slow_dropped++;
 	if(s->prev)
@@ -765,6 +848,7 @@ static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t m
 
 	if(parked)
 		*parked = 0;
+	round_done(h, s);
 	if(h->closing || s->dropped)
 		goto end;
 	if(s->pre) {
@@ -873,6 +957,7 @@ void hub_quiet(struct hub *h, struct hub_sub *s)
 	pthread_mutex_lock(&h->mu);
 	unlink_waiter(s);
 	s->suspended = 0;
+	round_done(h, s);
 	pthread_mutex_unlock(&h->mu);
 }
 

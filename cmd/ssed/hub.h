@@ -10,7 +10,7 @@
  * with that mutex held (the libmicrohttpd lock order: connection, then hub,
  * then the daemon's internal mutex); ops.resume with it held or not. A
  * publish does not wake streams itself: the hub's waker thread does, so a
- * publisher's reply never waits for the fan-out.
+ * publisher's reply waits for the fan-out only as hub_publish says.
  */
 #ifndef SSED_HUB_H
 #define SSED_HUB_H
@@ -39,6 +39,7 @@ struct hub_config {
 	size_t max_topics;
 	size_t max_subscribers;
 	long long retry_ms;      /* sent to each new stream when >= 0 */
+	size_t publish_window;   /* see HUB_PUB_PACE (0: no pacing) */
 	struct hub_ops ops;
 };
 
@@ -52,6 +53,8 @@ enum hub_err {
 struct hub_stats {
 	uint64_t subscribers, topics, published, delivered_events, delivered_bytes;
 	uint64_t slow_dropped, gaps, retained_events, retained_bytes;
+	uint64_t pub_waits;      /* publishes that waited (HUB_PUB_ROOM or _PACE) */
+	uint64_t pub_waiting;    /* publishes waiting now */
 };
 
 struct hub;
@@ -68,20 +71,35 @@ void hub_free(struct hub *h);
  * 1 to HUB_TOPIC_MAX bytes of A-Z a-z 0-9 . _ ~ - */
 int hub_topic_ok(const char *name, size_t len);
 
+/* How long a publish waits at most (see hub_publish). */
+#define HUB_PUB_WAIT_US 1000000u
+
+/* hub_publish's flags. */
+#define HUB_PUB_ROOM 1       /* wait for room in the ring */
+#define HUB_PUB_PACE 2       /* wait for the delivery threads */
+
 /*
  * hub_publish - frame ev (its id, event and data; retry ignored) once and
- * append it to topic. With wait set (a streamed publish, which can outrun
- * its readers by far) it first waits while the event would push out one
- * that a live subscriber has not read yet, until the slowest reader moves
- * on; after HUB_PUB_WAIT_US it stops waiting and drops, as slow, the
- * subscribers still holding it back. With ev->id NULL the hub assigns the next id, a
+ * append it to topic. flags may ask it to wait first (the worker thread
+ * waits; at most HUB_PUB_WAIT_US, then it publishes anyway):
+ * HUB_PUB_PACE: while the streams the topic's waker woke and that have not
+ * read since are cfg.publish_window events or more behind. Those are
+ * streams waiting for a delivery thread, never a subscriber that does not
+ * read (its stream is not woken while its socket is full), so this holds a
+ * publisher to the pace ssed delivers at, which bounds how long an event
+ * waits for its turn, and nobody waits for a slow subscriber.
+ * HUB_PUB_ROOM (a streamed publish, which can outrun its readers by far):
+ * while the event would push out one that a live subscriber has not read
+ * yet, until the slowest reader moves on; past HUB_PUB_WAIT_US the
+ * subscribers still holding it back are dropped as slow.
+ * With ev->id NULL the hub assigns the next id, a
  * decimal number greater than every id it assigned before, also in an
  * earlier run (it starts from the clock in microseconds). The id used is
  * written, NUL-terminated, to id_out (HUB_ID_MAX + 1 bytes).
  * Returns HUB_OK, HUB_EFIELD, HUB_EBUSY or HUB_ENOMEM.
  */
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
-		const struct sse_event *ev, int wait, char *id_out);
+		const struct sse_event *ev, int flags, char *id_out);
 
 /*
  * hub_subscribe - a subscriber to ntopics topics (names checked by the
@@ -100,9 +118,6 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
  * subscriber that goes while behind the retained events (timed out, say)
  * counts as a slow subscriber dropped. */
 void hub_unsubscribe(struct hub *h, struct hub_sub *s);
-
-/* How long a waiting publish waits for room before the slow are dropped. */
-#define HUB_PUB_WAIT_US 1000000u
 
 /* What hub_read returns besides a byte count. */
 #define HUB_READ_END (-1)    /* end the stream cleanly */

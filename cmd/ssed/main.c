@@ -56,6 +56,8 @@ static const char usage_text[] =
 "      --threads N                HTTP threads per listener (default: CPUs)\n"
 "      --delivery-threads N       threads writing events to streams\n"
 "                                 (default: half the CPUs, at least 1)\n"
+"      --publish-window N         a publish waits while streams due an event are\n"
+"                                 N events or more behind (default 32, 0: never)\n"
 "  -v, --verbose                  log every request\n"
 "  -q, --quiet                    log errors only\n"
 "  -h, --help                     show this help and exit\n"
@@ -66,7 +68,8 @@ static const char usage_text[] =
 enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
-	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS
+	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
+	OPT_PUBLISH_WINDOW
 };
 
 /* Sorted by long name. */
@@ -75,6 +78,7 @@ static const struct option long_opts[] = {
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "conn-memory", required_argument, NULL, OPT_CONN_MEMORY },
 	{ "delivery-threads", required_argument, NULL, OPT_DELIVERY_THREADS },
+	{ "publish-window", required_argument, NULL, OPT_PUBLISH_WINDOW },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "history", required_argument, NULL, OPT_HISTORY },
@@ -413,7 +417,7 @@ int main(int argc, char **argv)
 		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
 		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
 		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
-		.conn_memory = 6144,
+		.conn_memory = 6144, .publish_window = 32,
 	};
 	struct hub_config hc;
 	struct tick_arg tick;
@@ -469,6 +473,9 @@ int main(int argc, char **argv)
 		case OPT_DELIVERY_THREADS:
 			cfg.delivery_threads = (unsigned)parse_num("--delivery-threads", optarg, 1, 64);
 			break;
+		case OPT_PUBLISH_WINDOW:
+			cfg.publish_window = (size_t)parse_num("--publish-window", optarg, 0, 1000000);
+			break;
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
 		default:
 			fprintf(stderr, "Try 'ssed --help' for more information.\n");
@@ -507,6 +514,7 @@ int main(int argc, char **argv)
 	hc.max_topics = cfg.max_topics;
 	hc.max_subscribers = cfg.max_subscribers;
 	hc.retry_ms = cfg.retry_ms;
+	hc.publish_window = cfg.publish_window;
 	hc.ops.suspend = fan_park;
 	hc.ops.resume = fan_wake;
 	hub = hub_new(&hc);

@@ -22,6 +22,7 @@ struct ssed_config {
 	double header_timeout;     /* seconds a request's headers may take; 0: no limit */
 	unsigned threads;          /* HTTP threads per listener */
 	unsigned delivery_threads;
+	size_t publish_window;     /* events woken streams may lag; 0: off */
 	size_t conn_memory;        /* libmicrohttpd's memory pool per connection */
 	const char *cors;          /* NULL: no CORS headers */
 	char *publish_token;       /* NULL: publishing is open */

@@ -16,7 +16,7 @@ complete -c ssed -l header-timeout -x -d 'close a connection whose headers take 
 complete -c ssed -l conn-memory -x -d 'memory per connection for headers'
 complete -c ssed -l threads -x -d 'HTTP threads per listener'
 complete -c ssed -l delivery-threads -x -d 'threads writing events to streams'
-complete -c ssed -l publish-window -x -d 'a publish waits while streams are this many events behind'
+complete -c ssed -l publish-window -x -d 'replies to publishes wait while streams are this many events behind'
 complete -c ssed -s v -l verbose -d 'log every request'
 complete -c ssed -s q -l quiet -d 'log errors only'
 complete -c ssed -s h -l help -d 'show help'

@@ -515,7 +515,7 @@ static int paced(struct hub *h, struct topic *t)
 }
 
 /* Wait, lock held, as flags ask (see hub_publish); past HUB_PUB_WAIT_US
- * publish anyway, first dropping the readers who still hold back room. */
+ * go on, first dropping the readers who still hold back room. */
 static void pub_wait(struct hub *h, struct topic *t, int flags)
 {
 	struct timespec until;
@@ -585,7 +585,7 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		rc = HUB_EBUSY;
 		goto out;
 	}
-	pub_wait(h, t, flags);
+	pub_wait(h, t, flags & HUB_PUB_ROOM);
 	x->seq = now_us();
 	if(x->seq <= h->seq)
 		x->seq = h->seq + 1;
@@ -615,6 +615,8 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 			pthread_cond_signal(&h->wake);
 		h->dirty = t;
 	}
+	/* The event goes out now; the reply waits for the streams' turn. */
+	pub_wait(h, t, flags & HUB_PUB_PACE);
 out:
 	if(t && rc)
 		topic_maybe_drop(h, t);

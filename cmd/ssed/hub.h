@@ -80,18 +80,19 @@ int hub_topic_ok(const char *name, size_t len);
 
 /*
  * hub_publish - frame ev (its id, event and data; retry ignored) once and
- * append it to topic. flags may ask it to wait first (the worker thread
- * waits; at most HUB_PUB_WAIT_US, then it publishes anyway):
- * HUB_PUB_PACE: while the streams the topic's waker woke and that have not
- * read since are cfg.publish_window events or more behind. Those are
- * streams waiting for a delivery thread, never a subscriber that does not
- * read (its stream is not woken while its socket is full), so this holds a
- * publisher to the pace ssed delivers at, which bounds how long an event
- * waits for its turn, and nobody waits for a slow subscriber.
+ * append it to topic. flags may ask it to wait (the worker thread
+ * waits; at most HUB_PUB_WAIT_US each time, then it goes on):
  * HUB_PUB_ROOM (a streamed publish, which can outrun its readers by far):
- * while the event would push out one that a live subscriber has not read
- * yet, until the slowest reader moves on; past HUB_PUB_WAIT_US the
+ * before the event, while it would push out one that a live subscriber has
+ * not read yet, until the slowest reader moves on; past HUB_PUB_WAIT_US the
  * subscribers still holding it back are dropped as slow.
+ * HUB_PUB_PACE: after the event, while the streams the topic's waker woke
+ * and that have not read since are cfg.publish_window events or more
+ * behind. Those are streams waiting for a delivery thread, never a
+ * subscriber that does not read (its stream is not woken while its socket
+ * is full), so nobody waits for a slow subscriber; a publisher that waits
+ * for each reply is held to the pace ssed delivers at, and its events
+ * never queue up behind a burst of its own.
  * With ev->id NULL the hub assigns the next id, a
  * decimal number greater than every id it assigned before, also in an
  * earlier run (it starts from the clock in microseconds). The id used is

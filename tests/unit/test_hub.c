@@ -140,11 +140,12 @@ static ssize_t take(struct hub *h, struct hub_sub *s, char *buf, size_t size, in
 	return n;
 }
 
-/* A stream woken for two events holds the third publish back until it has
- * read them, with a window of 2. */
+/* With a window of 3, a stream woken for the first event and not read
+ * since holds back the reply to the third publish, not the event, until
+ * it has read them. */
 static void test_window(void)
 {
-	struct hub *h = new_hub(2);
+	struct hub *h = new_hub(3);
 	struct hub_sub *s = sub(h, 0);
 	struct pub_arg a = { h, "three", -1, 0 };
 	pthread_t tid;
@@ -155,22 +156,23 @@ static void test_window(void)
 	tap_ok(parked, "window: a stream that read everything is parked");
 	tap_ok(publish(h, "one") == HUB_OK && wait_resumed(0, 1), "window: a publish wakes it");
 	tap_ok(publish(h, "two") == HUB_OK && stats(h).pub_waits == 0,
-	       "window: one event behind: the next publish goes at once");
+	       "window: two events behind: the reply comes at once");
 	pthread_create(&tid, NULL, pub_main, &a);
-	if(!tap_ok(wait_waiting(h) && stats(h).published == 2,
-		   "window: two events behind: the third publish waits, unpublished"))
+	if(!tap_ok(wait_waiting(h) && stats(h).published == 3,
+		   "window: three behind: the third event is out, its reply waits"))
 		tap_diag("published %llu, waiting %llu", (unsigned long long)stats(h).published,
 			 (unsigned long long)stats(h).pub_waiting);
 	take(h, s, buf, sizeof(buf), &parked);
-	tap_ok(strstr(buf, "data: one\n\n") && strstr(buf, "data: two\n\n"),
-	       "window: the stream's turn gets both events at once");
+	tap_ok(strstr(buf, "data: one\n\n") && strstr(buf, "data: two\n\n") &&
+	       strstr(buf, "data: three\n\n"), "window: the stream's turn gets all three at once");
 	pthread_join(tid, NULL);
-	tap_ok(a.rc == HUB_OK && stats(h).published == 3 && stats(h).pub_waits == 1 &&
-	       stats(h).pub_waiting == 0 && a.took < HUB_PUB_WAIT_US / 1e6 * 0.9,
-	       "window: the turn lets the waiting publish go (%.2f s)", a.took);
-	tap_ok(wait_resumed(0, 2), "window: the third event wakes the stream again");
+	tap_ok(a.rc == HUB_OK && stats(h).pub_waits == 1 && stats(h).pub_waiting == 0 &&
+	       a.took < HUB_PUB_WAIT_US / 1e6 * 0.9,
+	       "window: the turn lets the reply go (%.2f s)", a.took);
+	tap_ok(parked && publish(h, "four") == HUB_OK && wait_resumed(0, 2),
+	       "window: parked again, the next event wakes it");
 	take(h, s, buf, sizeof(buf), &parked);
-	tap_ok(strstr(buf, "data: three\n\n") != NULL, "window: and it reads the third");
+	tap_ok(strstr(buf, "data: four\n\n") != NULL, "window: and it reads that");
 	hub_close(h);
 	hub_unsubscribe(h, s);
 	hub_free(h);
@@ -213,8 +215,8 @@ static void test_off(void)
 	hub_free(h);
 }
 
-/* A woken stream that never reads holds a publish HUB_PUB_WAIT_US at
- * most; one that goes away lets it go at once. */
+/* A woken stream that never reads holds a reply HUB_PUB_WAIT_US at most;
+ * one that goes away lets it go at once. */
 static void test_bounds(void)
 {
 	struct hub *h = new_hub(1);
@@ -227,12 +229,13 @@ static void test_bounds(void)
 	take(h, s, buf, sizeof(buf), &parked);
 	tap_ok(publish(h, "x") == HUB_OK && wait_resumed(3, 1), "bounds: the stream is woken");
 	pthread_create(&tid, NULL, pub_main, &a);
+	tap_ok(wait_waiting(h) && stats(h).published == 2, "bounds: the next event is out, its reply waits");
 	pthread_join(tid, NULL);
-	tap_ok(a.rc == HUB_OK && a.took >= HUB_PUB_WAIT_US / 1e6 * 0.99 && stats(h).published == 2,
-	       "bounds: unread, it holds the publish %.2f s, then the event goes", a.took);
+	tap_ok(a.rc == HUB_OK && a.took >= HUB_PUB_WAIT_US / 1e6 * 0.99,
+	       "bounds: unread, the stream holds the reply %.2f s, no more", a.took);
 	a.took = 0;
 	pthread_create(&tid, NULL, pub_main, &a);
-	tap_ok(wait_waiting(h), "bounds: the next publish waits too");
+	tap_ok(wait_waiting(h), "bounds: the next reply waits too");
 	hub_unsubscribe(h, s);
 	pthread_join(tid, NULL);
 	tap_ok(a.rc == HUB_OK && a.took < HUB_PUB_WAIT_US / 1e6 * 0.9,

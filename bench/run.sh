@@ -47,15 +47,20 @@ start_server() {
 		PUB=/events
 		;;
 	nchan)
-		PORT=$((20000 + RANDOM % 20000))
-		rm -rf "$out/nginx" && mkdir -p "$out/nginx"
-		sed -e "s#@DIR@#$PWD/$out/nginx#g; s#@PORT@#$PORT#; s#@HISTORY@#$HISTORY#" \
-			bench/nchan.conf.in >"$out/nginx/nginx.conf"
-		nginx -c "$PWD/$out/nginx/nginx.conf" -p "$PWD/$out/nginx" 2>>"$out/nginx-start.err" &
-		SPID=$!
-		for _ in $(seq 1 250); do
-			curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-			sleep 0.02
+		# nginx needs a port named in its config: one below the kernel's
+		# ephemeral range (32768 up), and another should it be taken.
+		for _ in 1 2 3 4 5; do
+			PORT=$((20000 + RANDOM % 12000))
+			rm -rf "$out/nginx" && mkdir -p "$out/nginx"
+			sed -e "s#@DIR@#$PWD/$out/nginx#g; s#@PORT@#$PORT#; s#@HISTORY@#$HISTORY#" \
+				bench/nchan.conf.in >"$out/nginx/nginx.conf"
+			nginx -c "$PWD/$out/nginx/nginx.conf" -p "$PWD/$out/nginx" 2>>"$out/nginx-start.err" &
+			SPID=$!
+			for _ in $(seq 1 250); do
+				curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break 2
+				kill -0 "$SPID" 2>/dev/null || break  # it could not bind: next port
+				sleep 0.02
+			done
 		done
 		PUB=/pub
 		;;

@@ -74,12 +74,11 @@ enum opt_id {
 
 /* Sorted by long name. */
 static const struct option long_opts[] = {
-	{ "cors", required_argument, NULL, OPT_CORS },
-	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "conn-memory", required_argument, NULL, OPT_CONN_MEMORY },
+	{ "cors", required_argument, NULL, OPT_CORS },
 	{ "delivery-threads", required_argument, NULL, OPT_DELIVERY_THREADS },
-	{ "publish-window", required_argument, NULL, OPT_PUBLISH_WINDOW },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "history", required_argument, NULL, OPT_HISTORY },
 	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
@@ -88,6 +87,7 @@ static const struct option long_opts[] = {
 	{ "max-subscribers", required_argument, NULL, OPT_MAX_SUBS },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
 	{ "publish-token-file", required_argument, NULL, OPT_PUB_TOKEN },
+	{ "publish-window", required_argument, NULL, OPT_PUBLISH_WINDOW },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "retry", required_argument, NULL, OPT_RETRY },
 	{ "subscribe-token-file", required_argument, NULL, OPT_SUB_TOKEN },

@@ -131,6 +131,14 @@ static void *pub_main(void *arg)
 	return NULL;
 }
 
+/* Close h with s still subscribed, as ssed's shutdown does, then free it. */
+static void end(struct hub *h, struct hub_sub *s)
+{
+	hub_close(h);
+	hub_unsubscribe(h, s);
+	hub_free(h);
+}
+
 /* Read what s has pending; the bytes go to buf. */
 static ssize_t take(struct hub *h, struct hub_sub *s, char *buf, size_t size, int *parked)
 {
@@ -173,9 +181,7 @@ static void test_window(void)
 	       "window: parked again, the next event wakes it");
 	take(h, s, buf, sizeof(buf), &parked);
 	tap_ok(strstr(buf, "data: four\n\n") != NULL, "window: and it reads that");
-	hub_close(h);
-	hub_unsubscribe(h, s);
-	hub_free(h);
+	end(h, s);
 }
 
 /* A stream that is not woken (a delivery thread holds its bytes while its
@@ -192,9 +198,7 @@ static void test_not_woken(void)
 		ok &= publish(h, "x") == HUB_OK;
 	tap_ok(ok && stats(h).published == 20 && stats(h).pub_waits == 0,
 	       "not woken: 20 events behind and no publish waits");
-	hub_close(h);
-	hub_unsubscribe(h, s);
-	hub_free(h);
+	end(h, s);
 }
 
 /* Window 0: no publish ever waits. */
@@ -210,9 +214,7 @@ static void test_off(void)
 	for(i = 0; i < 20; i++)
 		ok &= publish(h, "x") == HUB_OK;
 	tap_ok(ok && stats(h).pub_waits == 0, "window 0: a woken stream 21 behind holds nobody");
-	hub_close(h);
-	hub_unsubscribe(h, s);
-	hub_free(h);
+	end(h, s);
 }
 
 /* A woken stream that never reads holds a reply HUB_PUB_WAIT_US at most;

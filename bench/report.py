@@ -50,6 +50,8 @@ TITLES = {
     "burst_10000": f"Fan-out burst: 10,000 subscribers, {BURST:,} events as fast as replies come",
     "rate100_1000": "Fan-out at 100 events/s: 1,000 subscribers, 1,000 events offered",
     "rate100_10000": "Fan-out at 100 events/s: 10,000 subscribers, 1,000 events offered",
+    "pass_1000": "One event at a time: 1,000 subscribers, 20 events at 2/s",
+    "pass_10000": "One event at a time: 10,000 subscribers, 20 events at 2/s",
     "limit": "As many idle subscribers as ssed's open-file limit allows, then one more and a publish",
     "one_sub": "One subscriber, 100,000 events as fast as possible",
     "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",

@@ -220,6 +220,7 @@ echo "# $(uname -sr), $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 }') GiB;
 [ "$have_nchan" = 1 ] || echo "# nchan is not installed (nginx + libnginx-mod-nchan): ssed alone"
 kinds="ssed"
 [ "$have_nchan" = 1 ] && kinds="ssed nchan"
+pass_n=$(printf '%s\n' $SIZES | sort -n | tail -1)
 for r in $(seq 1 "$REPEAT"); do
 	echo "# round $r of $REPEAT"
 	for n in $SIZES; do
@@ -227,6 +228,9 @@ for r in $(seq 1 "$REPEAT"); do
 		for k in $kinds; do fanout "$k" "$n" "$BURST_EVENTS" 0 "burst_$n"; done
 		for k in $kinds; do fanout "$k" "$n" 1000 100 "rate100_$n"; done
 	done
+	# One event at a time: its p99 is how long one event takes to reach
+	# every stream, which bounds the burst's p99 at the same size.
+	for k in $kinds; do fanout "$k" "$pass_n" 20 2 "pass_$pass_n"; done
 	if [ "$LIMIT" = 1 ]; then
 		[ -n "${limit_n:-}" ] || limit_n=$(ssed_limit)
 		echo "# ssed's open-file limit: $(ulimit -Hn), so $limit_n streams"

@@ -1,0 +1,150 @@
+/*
+ * store.h - where events are kept beyond the ring: the backend interface.
+ *
+ * The ring (ring.c) is the hot window that delivery reads in every
+ * configuration. A backend sits behind it: it makes an event durable (an
+ * embedded database) or shared (Redis), assigns its sequence number, and
+ * hands it back to the hub, which only then puts it in the ring, wakes the
+ * streams and lets the publisher's reply go. So no subscriber ever sees an
+ * event the backend does not have, and an acknowledgement means what the
+ * configuration promises. The memory-only configuration is one backend
+ * whose "stored" is "appended".
+ *
+ * Sequence numbers (seq) are hub-wide, strictly increasing, never reused,
+ * also across restarts (a backend keeps the highest it gave out even when
+ * every event is trimmed) and, with a shared backend, across nodes. A seq
+ * is microseconds of the wall clock when that is above the last one, else
+ * the last one plus one, so ids stay increasing when the clock goes back.
+ *
+ * Threads: append, trim and stats may be called from any thread; a backend
+ * serialises them itself. sink->commit is called from the backend's own
+ * thread (or from inside append, for a synchronous backend), one batch at
+ * a time, batches in seq order, never with a lock of the backend's held
+ * that append also takes. done callbacks run after the batch's commit.
+ */
+#ifndef SSED_STORE_H
+#define SSED_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One event as the backend keeps it. */
+struct store_ev {
+	uint64_t seq;           /* set by the backend on append */
+	uint64_t time_us;       /* wall clock at publish, for --history-age */
+	const char *topic;
+	size_t tlen;
+	const char *id;         /* the publisher's id; NULL: the id is seq in decimal */
+	size_t idlen;
+	const char *frame;      /* the framed event (event:/data: lines and the blank
+				 * line), without an id line: the ring adds that */
+	size_t flen;
+};
+
+/* What the hub gives a backend: where stored events go. */
+struct store_sink {
+	void *ud;
+	/* Events now stored, in seq order: put them in their rings and wake
+	 * their streams. Pointers are valid only during the call. */
+	void (*commit)(void *ud, const struct store_ev *ev, size_t n);
+	/* The backend lost history (Redis restarted empty or was flushed):
+	 * nothing up to seq upto can be replayed any more; resumes from
+	 * before it get ssed-gap. */
+	void (*lost)(void *ud, uint64_t upto);
+};
+
+/* Retention, the same on disk (or in Redis) as in the ring. 0: no limit. */
+struct store_limits {
+	size_t history;           /* events per topic */
+	size_t history_bytes;     /* bytes per topic */
+	uint64_t history_age_us;  /* age of the oldest event kept */
+};
+
+/* What a backend reports for /metrics. */
+struct store_stats {
+	uint64_t events;          /* events it holds */
+	uint64_t bytes;           /* bytes it uses (file size, Redis memory) */
+	uint64_t commits;         /* batches stored */
+	uint64_t commit_us_sum;   /* their latency, summed */
+	uint64_t commit_us_max;
+	uint64_t write_errors;
+	int connected;            /* 1 when it can store now (Redis up, disk writable) */
+};
+
+/* append's and a done callback's results. */
+enum store_err {
+	STORE_OK = 0,
+	STORE_EFULL = -1,        /* no room (disk full, quota): 507 */
+	STORE_EDOWN = -2,        /* backend unreachable: 503 */
+	STORE_EIO = -3,          /* write failed otherwise: 500 */
+	STORE_ENOMEM = -4
+};
+
+/* Called once per append, after its events were committed (rc STORE_OK,
+ * ev[i].seq set) or failed (nothing of the batch stored or delivered). */
+typedef void (*store_done_fn)(void *arg, int rc);
+
+/* Called once per event restored at start-up, in seq order per topic;
+ * 0 to go on. */
+typedef int (*store_each_fn)(void *ud, const struct store_ev *ev);
+
+struct store;
+
+struct store_ops {
+	const char *name;         /* "memory", "sqlite", "redis" */
+	/*
+	 * append - store n events (one publish, or a streamed publish's
+	 * batch) and then commit them to the sink. The events are copied
+	 * before append returns; ev[i].seq is written before done runs.
+	 * A durable backend batches appends from many callers into one
+	 * commit. Returns STORE_OK (done will be called) or an error (done
+	 * will not be called).
+	 */
+	int (*append)(struct store *s, struct store_ev *ev, size_t n,
+		      store_done_fn done, void *arg);
+	/*
+	 * restore - at start-up, before any append: call each() for every
+	 * retained event, oldest first per topic. *last_seq gets the highest
+	 * seq ever given out (0 when none), *since_seq the seq from which
+	 * this backend's history is complete (numbers in [since, last] that
+	 * are not retained were trimmed, not lost).
+	 */
+	int (*restore)(struct store *s, store_each_fn each, void *ud,
+		       uint64_t *last_seq, uint64_t *since_seq);
+	/*
+	 * read_before - events of topic older than seq before, newest n at
+	 * most, oldest first, for a backend that keeps more than the ring
+	 * (NULL when it never does).
+	 */
+	int (*read_before)(struct store *s, const char *topic, size_t tlen,
+			   uint64_t before, size_t n, store_each_fn each, void *ud);
+	/* trim - topic's events with a seq below below are gone from the
+	 * ring; drop them here too (queued with the next commit). */
+	void (*trim)(struct store *s, const char *topic, size_t tlen, uint64_t below);
+	void (*stats)(struct store *s, struct store_stats *st);
+	/* close - commit what is queued, stop the backend's threads, free. */
+	void (*close)(struct store *s);
+};
+
+/* Every backend: the ops table and its handle. */
+struct store {
+	const struct store_ops *ops;
+	struct store_sink sink;
+};
+
+/* The memory-only backend (store_mem.c). */
+struct store *store_mem_open(const struct store_sink *sink);
+
+/*
+ * The embedded durable backend (store_sqlite.c): path is the database
+ * file, created when missing; sync_full: fsync per group commit (survives
+ * power loss), else an acknowledged event survives a crash of ssed.
+ * NULL with a one-line reason in err when the file is not ssed's store,
+ * has an unknown schema version, or cannot be opened for writing.
+ */
+struct store *store_sqlite_open(const char *path, int sync_full,
+				const struct store_limits *lim,
+				const struct store_sink *sink,
+				char *err, size_t errlen);
+
+#endif

@@ -38,6 +38,8 @@ MHD_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS    = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
 CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS   = $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
+SQLITE_CFLAGS = $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
+SQLITE_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null)
 need-pkg = @$(PKG_CONFIG) --exists $(1) 2>/dev/null || { \
 	echo "make: error: $(1) not found by $(PKG_CONFIG): install the Debian package $(2)" \
 	     "(or run 'make check' or 'make run', which install it)" >&2; exit 1; }
@@ -83,8 +85,9 @@ $(O)/lib/%.o: lib/%.c | $(DEPS_FIRST)
 
 $(O)/cmd/ssed/%.o: cmd/ssed/%.c | $(DEPS_FIRST)
 	$(call need-pkg,libmicrohttpd,libmicrohttpd-dev)
+	$(call need-pkg,sqlite3,libsqlite3-dev)
 	@mkdir -p $(@D)
-	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(MHD_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(O)/cmd/%.o: cmd/%.c | $(DEPS_FIRST)
 	$(call need-pkg,libcurl,libcurl4-openssl-dev)
@@ -93,11 +96,11 @@ $(O)/cmd/%.o: cmd/%.c | $(DEPS_FIRST)
 
 $(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
 	@mkdir -p $(@D)
-	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(SQLITE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/ssed: $(call obj,$(SSED_SRC) cmd/common/common.c) $(LIBSSE)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(SQLITE_LIBS) -lpthread
 
 $(B)/sse-pub: $(call obj,$(PUB_SRC)) $(LIBSSE)
 	@mkdir -p $(@D)
@@ -113,6 +116,10 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
 # The hub's test runs the real hub.c, waker thread and all.
 $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
+
+# The durable store's test runs the backend alone, with a fake sink.
+$(O)/tests/test_store_sqlite: $(O)/tests/unit/test_store_sqlite.o $(O)/cmd/ssed/store_sqlite.o $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SQLITE_LIBS) -lpthread
 
 # ---- Tests. tests/run.sh runs the suites given and prints the totals.
 # Man-page lint and the install round trip are bats files of their own.
@@ -159,13 +166,18 @@ SIZES ?= 1000 10000
 BURST_EVENTS ?= 1000
 PUBLISH_SECS ?= 20
 LIMIT ?= 1
-bench: all $(O)/bench/sse-load
+bench: all $(O)/bench/sse-load $(O)/bench/store-bench
 	@B=$(B) REPEAT=$(REPEAT) SIZES="$(SIZES)" BURST_EVENTS=$(BURST_EVENTS) \
 		PUBLISH_SECS=$(PUBLISH_SECS) LIMIT=$(LIMIT) bench/run.sh
 
 $(O)/bench/sse-load: bench/sse-load.c
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The durable store alone, through its interface (run by hand, see its --help).
+$(O)/bench/store-bench: bench/store-bench.c $(O)/cmd/ssed/store_sqlite.o
+	@mkdir -p $(@D)
+	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SQLITE_LIBS) -lpthread
 
 run: all
 	$(B)/ssed

@@ -177,7 +177,7 @@ $(O)/bench/sse-load: bench/sse-load.c
 # The durable store alone, through its interface (run by hand, see its --help).
 $(O)/bench/store-bench: bench/store-bench.c $(O)/cmd/ssed/store_sqlite.o
 	@mkdir -p $(@D)
-	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SQLITE_LIBS) -lpthread
+	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(SQLITE_LIBS) -lpthread
 
 run: all
 	$(B)/ssed

@@ -97,10 +97,22 @@ struct trimq {
 	char topic[];
 };
 
-/* What the file holds of one topic (writer thread only). */
+/* One row the file holds, as retention needs it. */
+struct row {
+	uint64_t seq, sz, time_us;
+};
+
+/*
+ * What the file holds of one topic (writer thread only): its rows in seq
+ * order, in a ring indexed by ever-growing counters. A transaction moves
+ * head and n; head0 and n0 are the committed state, which a rollback
+ * returns to, so the ring keeps every row from head0 on.
+ */
 struct topic {
 	struct topic *next, *dnext;
-	uint64_t count, bytes, oldest_seq, oldest_us;
+	struct row *q;
+	size_t cap, head, n, head0, n0;
+	uint64_t bytes, bytes0;
 	int dirty;
 	size_t tlen;
 	char name[];
@@ -111,7 +123,7 @@ struct sq {
 	struct store_limits lim;
 	char *path;
 	sqlite3 *db;
-	sqlite3_stmt *ins, *walk, *del, *meta, *begin, *commit, *rollback;
+	sqlite3_stmt *ins, *del, *meta, *begin, *commit, *rollback;
 	uint32_t crctab[8][256];
 	uint64_t (*clock)(void *ud);
 	void *clock_ud;
@@ -131,7 +143,7 @@ struct sq {
 	/* writer thread (or open/restore, before it works) */
 	struct topic **tab, *dirty;
 	size_t tabsize, ntopics;
-	uint64_t last, since, events;
+	uint64_t last, since, events, events0;
 	struct store_ev *batch;
 	size_t batch_cap;
 	unsigned long since_vacuum;
@@ -239,6 +251,7 @@ static void topics_free(struct sq *s)
 	for(i = 0; i < s->tabsize; i++)
 		for(t = s->tab[i]; t; t = next) {
 			next = t->next;
+			free(t->q);
 			free(t);
 		}
 	free(s->tab);
@@ -281,7 +294,6 @@ static struct topic *topic_get(struct sq *s, const char *name, size_t tlen, int 
 		return NULL;
 	memcpy(t->name, name, tlen);
 	t->tlen = tlen;
-	t->oldest_seq = t->oldest_us = NO_SEQ;
 	slot = &s->tab[topic_hash(name, tlen) & (s->tabsize - 1)];
 	t->next = *slot;
 	*slot = t;
@@ -298,45 +310,104 @@ static void topic_mark(struct sq *s, struct topic *t)
 	}
 }
 
-/* Count one more row of t (seq order). */
-static void topic_add(struct sq *s, struct topic *t, uint64_t seq, uint64_t tu, uint64_t sz)
+static const struct row *oldest(const struct topic *t)
 {
-	if(!t->count) {
-		t->oldest_seq = seq;
-		t->oldest_us = tu;
-	}
-	t->count++;
-	t->bytes += sz;
-	s->events++;
+	return t->n ? &t->q[t->head & (t->cap - 1)] : NULL;
 }
 
-/* Rebuild the topic table from the file (after a rolled back write). */
-static int topics_load(struct sq *s)
+/* Count one more row of t (seq order). */
+static int topic_push(struct sq *s, struct topic *t, uint64_t seq, uint64_t tu, uint64_t sz)
 {
-	sqlite3_stmt *st;
+	size_t used = t->head + t->n - t->head0, c;
+
+	if(used == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		struct row *q = malloc(cap * sizeof(*q));
+
+		if(!q)
+			return SQLITE_NOMEM;
+		for(c = t->head0; c < t->head + t->n; c++)
+			q[c & (cap - 1)] = t->q[c & (t->cap - 1)];
+		free(t->q);
+		t->q = q;
+		t->cap = cap;
+	}
+	c = (t->head + t->n) & (t->cap - 1);
+	t->q[c].seq = seq;
+	t->q[c].time_us = tu;
+	t->q[c].sz = sz;
+	t->n++;
+	t->bytes += sz;
+	s->events++;
+	topic_mark(s, t);
+	return SQLITE_OK;
+}
+
+/* Take t out of the table and free it. */
+static void topic_drop(struct sq *s, struct topic *t)
+{
+	struct topic **pp = &s->tab[topic_hash(t->name, t->tlen) & (s->tabsize - 1)];
+
+	while(*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	s->ntopics--;
+	free(t->q);
+	free(t);
+}
+
+/* A commit: what the transaction did to the topics stands. */
+static void topics_commit(struct sq *s)
+{
+	struct topic *t, *next;
+
+	for(t = s->dirty; t; t = next) {
+		next = t->dnext;
+		t->dirty = 0;
+		t->head0 = t->head;
+		t->n0 = t->n;
+		t->bytes0 = t->bytes;
+		if(!t->n)
+			topic_drop(s, t);
+	}
+	s->dirty = NULL;
+	s->events0 = s->events;
+}
+
+/* A rollback: the topics as they were at the last commit. */
+static void topics_rollback(struct sq *s)
+{
+	struct topic *t, *next;
+
+	for(t = s->dirty; t; t = next) {
+		next = t->dnext;
+		t->dirty = 0;
+		t->head = t->head0;
+		t->n = t->n0;
+		t->bytes = t->bytes0;
+		if(!t->n)
+			topic_drop(s, t);
+	}
+	s->dirty = NULL;
+	s->events = s->events0;
+}
+
+static int meta_set(struct sq *s, int key, uint64_t v)
+{
 	int rc;
 
-	topics_free(s);
-	s->events = 0;
-	rc = sqlite3_prepare_v2(s->db, "SELECT topic, count(*), sum(sz), min(seq), min(time_us)"
-				" FROM ev GROUP BY topic", -1, &st, NULL);
-	if(rc)
-		return rc;
-	while((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct topic *t = topic_get(s, sqlite3_column_blob(st, 0),
-					    (size_t)sqlite3_column_bytes(st, 0), 1);
+	sqlite3_bind_int(s->meta, 1, key);
+	sqlite3_bind_int64(s->meta, 2, (sqlite3_int64)v);
+	rc = sqlite3_step(s->meta);
+	sqlite3_reset(s->meta);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
 
-		if(!t) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		t->count = (uint64_t)sqlite3_column_int64(st, 1);
-		t->bytes = (uint64_t)sqlite3_column_int64(st, 2);
-		t->oldest_seq = (uint64_t)sqlite3_column_int64(st, 3);
-		t->oldest_us = (uint64_t)sqlite3_column_int64(st, 4);
-		s->events += t->count;
-	}
-	sqlite3_finalize(st);
+static int run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -365,45 +436,20 @@ static int over(const struct sq *s, uint64_t cnt, uint64_t bytes, uint64_t seq, 
 /* Drop t's oldest rows while it is over its limits or below below. */
 static int retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff)
 {
-	uint64_t cnt = t->count, bytes = t->bytes, cut = 0;
+	const struct row *r;
 	int rc;
 
-	if(!over(s, cnt, bytes, t->oldest_seq, t->oldest_us, below, cutoff))
-		return SQLITE_OK;
-	topic_mark(s, t);
-	sqlite3_bind_blob(s->walk, 1, t->name, (int)t->tlen, SQLITE_STATIC);
-	while((rc = sqlite3_step(s->walk)) == SQLITE_ROW) {
-		uint64_t seq = (uint64_t)sqlite3_column_int64(s->walk, 0);
-		uint64_t sz = (uint64_t)sqlite3_column_int64(s->walk, 1);
-		uint64_t tu = (uint64_t)sqlite3_column_int64(s->walk, 2);
-
-		if(!over(s, cnt, bytes, seq, tu, below, cutoff)) {
-			t->oldest_seq = seq;
-			t->oldest_us = tu;
-			break;
-		}
-		cnt--;
-		bytes = bytes > sz ? bytes - sz : 0;
-		cut = seq + 1;
+	while((r = oldest(t)) && over(s, t->n, t->bytes, r->seq, r->time_us, below, cutoff)) {
+		sqlite3_bind_int64(s->del, 1, (sqlite3_int64)r->seq);
+		rc = run(s->del);
+		if(rc)
+			return rc;
+		topic_mark(s, t);
+		t->bytes = t->bytes > r->sz ? t->bytes - r->sz : 0;
+		t->head++;
+		t->n--;
+		s->events--;
 	}
-	sqlite3_reset(s->walk);
-	if(rc == SQLITE_DONE || !cnt) {
-		t->oldest_seq = t->oldest_us = NO_SEQ;
-		cnt = bytes = 0;
-	} else if(rc != SQLITE_ROW) {
-		return rc;
-	}
-	if(!cut)
-		return SQLITE_OK;
-	sqlite3_bind_blob(s->del, 1, t->name, (int)t->tlen, SQLITE_STATIC);
-	sqlite3_bind_int64(s->del, 2, (sqlite3_int64)cut);
-	rc = sqlite3_step(s->del);
-	sqlite3_reset(s->del);
-	if(rc != SQLITE_DONE)
-		return rc;
-	s->events -= t->count - cnt;
-	t->count = cnt;
-	t->bytes = bytes;
 	return SQLITE_OK;
 }
 
@@ -418,51 +464,12 @@ static int retain_age(struct sq *s, uint64_t cutoff)
 		return SQLITE_OK;
 	for(i = 0; i < s->tabsize; i++)
 		for(t = s->tab[i]; t; t = t->next)
-			if(t->oldest_us < cutoff && (rc = retain(s, t, 0, cutoff)))
+			if(oldest(t) && oldest(t)->time_us < cutoff && (rc = retain(s, t, 0, cutoff)))
 				return rc;
 	return SQLITE_OK;
 }
 
-/* After a commit: forget topics that hold nothing. */
-static void sweep(struct sq *s)
-{
-	struct topic *t, *next, **pp;
-
-	for(t = s->dirty; t; t = next) {
-		next = t->dnext;
-		t->dirty = 0;
-		if(t->count)
-			continue;
-		pp = &s->tab[topic_hash(t->name, t->tlen) & (s->tabsize - 1)];
-		while(*pp != t)
-			pp = &(*pp)->next;
-		*pp = t->next;
-		s->ntopics--;
-		free(t);
-	}
-	s->dirty = NULL;
-}
-
 /* ---- The writer. */
-
-static int meta_set(struct sq *s, int key, uint64_t v)
-{
-	int rc;
-
-	sqlite3_bind_int(s->meta, 1, key);
-	sqlite3_bind_int64(s->meta, 2, (sqlite3_int64)v);
-	rc = sqlite3_step(s->meta);
-	sqlite3_reset(s->meta);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int run(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
 
 static int store_rc(int rc)
 {
@@ -505,9 +512,7 @@ static int insert(struct sq *s, struct store_ev *e)
 	t = topic_get(s, e->topic, e->tlen, 1);
 	if(!t)
 		return SQLITE_NOMEM;
-	topic_add(s, t, e->seq, e->time_us, sz);
-	topic_mark(s, t);
-	return SQLITE_OK;
+	return topic_push(s, t, e->seq, e->time_us, sz);
 }
 
 /* One transaction: trims, then the appends of list, then retention. */
@@ -542,10 +547,10 @@ static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 		rc = run(s->commit);
 	if(rc) {
 		run(s->rollback);
-		topics_load(s);
+		topics_rollback(s);
 		return rc;
 	}
-	sweep(s);
+	topics_commit(s);
 	return SQLITE_OK;
 }
 
@@ -968,7 +973,7 @@ static int is_damage(int rc)
 
 static void db_close(struct sq *s)
 {
-	sqlite3_stmt **st[] = { &s->ins, &s->walk, &s->del, &s->meta, &s->begin, &s->commit, &s->rollback };
+	sqlite3_stmt **st[] = { &s->ins, &s->del, &s->meta, &s->begin, &s->commit, &s->rollback };
 	size_t i;
 
 	for(i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
@@ -1017,7 +1022,6 @@ static int db_open(struct sq *s, const char *path, int create, int sync_full)
 			 "BEGIN;"
 			 "CREATE TABLE ev(seq INTEGER PRIMARY KEY, topic BLOB NOT NULL, time_us INTEGER NOT NULL,"
 			 " sz INTEGER NOT NULL, id BLOB, frame BLOB NOT NULL, crc INTEGER NOT NULL);"
-			 "CREATE INDEX ev_topic ON ev(topic, seq, sz, time_us);"
 			 "CREATE TABLE meta(k INTEGER PRIMARY KEY, v INTEGER NOT NULL);"
 			 "INSERT INTO meta VALUES(1, 0), (2, %lld), (3, 0);"
 			 "COMMIT;", APP_ID, SCHEMA, (long long)s->clock(s->clock_ud));
@@ -1046,10 +1050,7 @@ static int db_open(struct sq *s, const char *path, int create, int sync_full)
 		rc = sqlite3_prepare_v2(s->db, "INSERT INTO ev(seq, topic, time_us, sz, id, frame, crc)"
 					" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s->ins, NULL);
 	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "SELECT seq, sz, time_us FROM ev WHERE topic=?1 ORDER BY seq",
-					-1, &s->walk, NULL);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "DELETE FROM ev WHERE topic=?1 AND seq<?2", -1, &s->del, NULL);
+		rc = sqlite3_prepare_v2(s->db, "DELETE FROM ev WHERE seq=?1", -1, &s->del, NULL);
 	if(!rc)
 		rc = sqlite3_prepare_v2(s->db, "UPDATE meta SET v=?2 WHERE k=?1", -1, &s->meta, NULL);
 	if(!rc)
@@ -1102,11 +1103,10 @@ static int verify(struct sq *s, char *warn, size_t wlen)
 
 		if(row_ok(s, q, &e)) {
 			t = topic_get(s, e.topic, e.tlen, 1);
-			if(!t) {
+			if(!t || topic_push(s, t, e.seq, e.time_us, (uint64_t)sqlite3_column_int64(q, 3))) {
 				rc = SQLITE_NOMEM;
 				break;
 			}
-			topic_add(s, t, e.seq, e.time_us, (uint64_t)sqlite3_column_int64(q, 3));
 		} else {
 			if(nbad == cap) {
 				uint64_t *b = realloc(bad, (cap = cap ? cap * 2 : 64) * sizeof(*b));
@@ -1125,8 +1125,10 @@ static int verify(struct sq *s, char *warn, size_t wlen)
 			s->last = e.seq;
 	}
 	sqlite3_finalize(q);
+	q = NULL;
 	if(rc != SQLITE_DONE)
 		goto out;
+	topics_commit(s);
 	rc = SQLITE_OK;
 	if(!nbad)
 		goto out;
@@ -1137,8 +1139,7 @@ static int verify(struct sq *s, char *warn, size_t wlen)
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)bad[i]);
 		rc = run(q);
 	}
-	if(!rc)
-		sqlite3_finalize(q);
+	sqlite3_finalize(q);
 	if(hi + 1 > s->since)
 		s->since = hi + 1;
 	if(!rc)
@@ -1267,9 +1268,10 @@ static int retain_all(struct sq *s)
 		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if(rc) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		topics_rollback(s);
 		return rc;
 	}
-	sweep(s);
+	topics_commit(s);
 	return SQLITE_OK;
 }
 

@@ -453,6 +453,20 @@ static int retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff
 	return SQLITE_OK;
 }
 
+/* Whether some topic holds an event past the age limit. */
+static int age_pending(struct sq *s)
+{
+	uint64_t cutoff = age_cutoff(s);
+	struct topic *t;
+	size_t i;
+
+	for(i = 0; cutoff && i < s->tabsize; i++)
+		for(t = s->tab[i]; t; t = t->next)
+			if(oldest(t) && oldest(t)->time_us < cutoff)
+				return 1;
+	return 0;
+}
+
 /* Every topic with an event past the age limit. */
 static int retain_age(struct sq *s, uint64_t cutoff)
 {
@@ -682,8 +696,11 @@ static void *writer_main(void *arg)
 
 		if(pages)
 			set_pages(s, extra);
-		if(list || trims || age_due) {
+		if(age_due) {
 			s->age_next = mono_us() + 1000000u;
+			age_due = age_pending(s);
+		}
+		if(list || trims || age_due) {
 			t0 = mono_us();
 			rc = write_batch(s, list, trims);
 			if((rc & 0xff) == SQLITE_FULL && trims)

@@ -529,7 +529,7 @@ static void test_retention(void)
 	struct store_stats st;
 	struct store *s;
 	struct log l, r;
-	char path[300], err[256], frame[32], id[8];
+	char path[300], err[256], frame[32], id[16];
 	uint64_t last, since, seq[10], keep;
 	int i;
 
@@ -582,7 +582,7 @@ static void test_retention(void)
 	       (unsigned long long)last);
 	s->ops->close(s);
 
-	/* Bytes: each event is its frame and "id: NN\n", 12 + 7 = 19 bytes. */
+	/* Bytes: each event is its frame and its id line, 11 + 7 = 18 bytes. */
 	lim.history = 0;
 	lim.history_bytes = 60;
 	path_of(path, sizeof(path), "bytes.db");
@@ -596,7 +596,7 @@ static void test_retention(void)
 	s = open_store(path, &lim, &l, err, sizeof(err));
 	r.n = 0;
 	do_restore(s, &r, &last, &since);
-	tap_ok(r.n == 3 && !strcmp(r.r[0].id, "i3"), "history-bytes 60: the three newest 19-byte events kept (%zu)",
+	tap_ok(r.n == 3 && !strcmp(r.r[0].id, "i3"), "history-bytes 60: the three newest 18-byte events kept (%zu)",
 	       r.n);
 	s->ops->close(s);
 	lim.history_bytes = 10;
@@ -620,6 +620,18 @@ static void test_retention(void)
 	append1(s, "a", NULL, "data: new\n\n", ck.now, NULL);
 	s->ops->stats(s, &st);
 	tap_ok(st.events == 2, "history-age 1 ms: events older than 1 ms are gone, in every topic (%llu left)",
+	       (unsigned long long)st.events);
+	/* With nothing published, the writer looks at the age once a second. */
+	ck.now += 2000;
+	for(i = 0; i < 300; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		s->ops->stats(s, &st);
+		if(st.events == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	tap_ok(st.events == 0, "history-age with no publishes: the rest ages out within a few seconds (%llu left)",
 	       (unsigned long long)st.events);
 	s->ops->close(s);
 	log_free(&l);
@@ -674,27 +686,35 @@ static void test_bounded(void)
 
 /* ---- Files that are not a store of ours are refused and left alone. */
 
+/* Whether a file is as it was: both missing, or the same bytes. */
+static int same(const char *a, size_t na, const char *b, size_t nb)
+{
+	return (!a && !b) || (a && b && na == nb && !memcmp(a, b, na));
+}
+
 static int refused_check(const char *path, const char *want, char *err, size_t errlen)
 {
 	struct store_limits lim = { 0, 0, 0 };
-	char wal[310];
-	size_t n1 = 0, n2 = 0;
-	char *before, *after;
+	size_t n1 = 0, n2 = 0, w1 = 0, w2 = 0;
+	char wal[310], *before, *after, *wbefore, *wafter;
 	struct store *s;
 	struct log l;
 	int ok;
 
 	log_init(&l);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
 	before = slurp(path, &n1);
+	wbefore = slurp(wal, &w1);
 	s = open_store(path, &lim, &l, err, errlen);
 	after = slurp(path, &n2);
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	ok = !s && strstr(err, want) && before && after && n1 == n2 && !memcmp(before, after, n1) &&
-	     access(wal, F_OK) != 0;
+	wafter = slurp(wal, &w2);
+	ok = !s && strstr(err, want) && before && same(before, n1, after, n2) && same(wbefore, w1, wafter, w2);
 	if(s)
 		s->ops->close(s);
 	free(before);
 	free(after);
+	free(wbefore);
+	free(wafter);
 	log_free(&l);
 	return ok;
 }
@@ -735,6 +755,57 @@ static void refused_as_nobody(const char *path, const char *want, const char *wh
 	close(fds[0]);
 	waitpid(pid, &status, 0);
 	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: refused, file unchanged (%s)", what, err);
+}
+
+/* A store another process has open is refused (and not touched). */
+static void test_in_use(void)
+{
+	struct store_limits lim = { 0, 0, 0 };
+	struct store_sink sink;
+	char path[300], err[256], c = 0;
+	int up[2], down[2], status;
+	struct store *s;
+	struct log l;
+	pid_t pid;
+
+	log_init(&l);
+	sink.ud = &l;
+	sink.commit = sink_commit;
+	sink.lost = sink_lost;
+	path_of(path, sizeof(path), "busy.db");
+	if(pipe(up) || pipe(down))
+		return;
+	fflush(stdout);
+	pid = fork();
+	if(pid == 0) {
+		close(up[0]);
+		close(down[1]);
+		s = store_sqlite_open(path, 1, &lim, &sink, err, sizeof(err));
+		if(!s || append1(s, "t", NULL, "data: x\n\n", 0, NULL))
+			_exit(1);
+		if(write(up[1], "r", 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(1);
+		s->ops->close(s);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	if(read(up[0], &c, 1) == 1) {
+		refused_untouched(path, "in use by another process", "a store another process has open");
+	} else {
+		tap_ok(0, "the child could not open a store with sync_full");
+	}
+	if(write(down[1], "q", 1) != 1)
+		kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the store with sync_full=1 appended and closed");
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	tap_ok(s != NULL, "once that process closed it, the store opens (%s)", err);
+	if(s)
+		s->ops->close(s);
+	close(up[0]);
+	close(down[1]);
+	log_free(&l);
 }
 
 static void test_refused(void)
@@ -1021,6 +1092,7 @@ int main(void)
 	test_retention();
 	test_bounded();
 	test_refused();
+	test_in_use();
 	test_flipped();
 	damage_and_reopen("trunc.db", "a file truncated to half", 1);
 	damage_and_reopen("pages.db", "pages of the file overwritten", 0);

@@ -51,6 +51,7 @@ COMMON_SRC = $(wildcard cmd/common/*.c)
 PUB_SRC  = $(wildcard cmd/sse-pub/*.c) $(COMMON_SRC)
 CAT_SRC  = $(wildcard cmd/sse-cat/*.c) $(COMMON_SRC)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
+STORE_SQLITE_SRC = $(wildcard cmd/ssed/store_sqlite*.c)
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 LIBSSE   = $(O)/libsse.a
@@ -118,7 +119,7 @@ $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The durable store's test runs the backend alone, with a fake sink.
-$(O)/tests/test_store_sqlite: $(O)/tests/unit/test_store_sqlite.o $(O)/cmd/ssed/store_sqlite.o $(LIBSSE)
+$(O)/tests/test_store_sqlite: $(O)/tests/unit/test_store_sqlite.o $(call obj,$(STORE_SQLITE_SRC)) $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SQLITE_LIBS) -lpthread
 
 # ---- Tests. tests/run.sh runs the suites given and prints the totals.
@@ -175,7 +176,7 @@ $(O)/bench/sse-load: bench/sse-load.c
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # The durable store alone, through its interface (run by hand, see its --help).
-$(O)/bench/store-bench: bench/store-bench.c $(O)/cmd/ssed/store_sqlite.o
+$(O)/bench/store-bench: bench/store-bench.c $(call obj,$(STORE_SQLITE_SRC))
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(SQLITE_LIBS) -lpthread
 

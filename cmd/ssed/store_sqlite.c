@@ -30,7 +30,12 @@
  *   them to the file system when more than a quarter of the file is free),
  *   so the file does not grow under a steady load.
  * - Restore gives every retained event in seq order (so oldest first per
- *   topic). read_before is NULL: the file never keeps more than the ring.
+ *   topic), by one scan of the table in rowid order (the rowid is the
+ *   seq; there is no other index). read_before is NULL: the file never
+ *   keeps more than the ring.
+ * - Memory: besides SQLite's page cache (16 MB), 24 bytes per retained
+ *   event and one entry per topic (store_sqlite_topics.c), so retention
+ *   never queries the file.
  * - Refusals: store_sqlite_open returns NULL with one line in err, and
  *   never writes to the file, when PATH is not an SQLite database, is
  *   another application's (PRAGMA application_id is not "ssed"), has a
@@ -56,99 +61,30 @@
  *   applied alone so room can come back, and the next transaction tries
  *   again. Other write failures give STORE_EIO.
  *
+ * - store_sqlite_open's err: NULL returned, the reason it refused; non-NULL
+ *   returned with err[0] set, the one-line warning about dropped damage.
+ *   Test knobs (store_sqlite.h): an injectable clock and a page limit that
+ *   simulates a full disk.
+ *
  * Threads: append, trim and stats from any thread; restore before the
  * first append. sink->commit and done run on the writer thread, without
- * the store's lock held.
+ * the store's lock held; a batch's events reach sink->commit in one call.
+ *
+ * The file: table ev(seq INTEGER PRIMARY KEY, topic, time_us, sz, id,
+ * frame, crc) and table meta(k, v) with 1 the last seq given out, 2 the
+ * seq from which history is complete, 3 the events held.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "store.h"
 #include "store_sqlite.h"
-
-#define APP_ID 0x73736564       /* "ssed" */
-#define SCHEMA 1
-#define WAL_LIMIT (64 << 20)    /* journal_size_limit, bytes */
-#define NO_SEQ UINT64_MAX
-
-/* One append waiting for the writer; its copies and bytes follow. */
-struct pend {
-	struct pend *next;
-	struct store_ev *user;  /* the caller's array: seq is written back */
-	size_t n;
-	store_done_fn done;
-	void *arg;
-	struct store_ev ev[];
-};
-
-struct trimq {
-	struct trimq *next;
-	uint64_t below;
-	size_t tlen;
-	char topic[];
-};
-
-/* One row the file holds, as retention needs it. */
-struct row {
-	uint64_t seq, sz, time_us;
-};
-
-/*
- * What the file holds of one topic (writer thread only): its rows in seq
- * order, in a ring indexed by ever-growing counters. A transaction moves
- * head and n; head0 and n0 are the committed state, which a rollback
- * returns to, so the ring keeps every row from head0 on.
- */
-struct topic {
-	struct topic *next, *dnext;
-	struct row *q;
-	size_t cap, head, n, head0, n0;
-	uint64_t bytes, bytes0;
-	int dirty;
-	size_t tlen;
-	char name[];
-};
-
-struct sq {
-	struct store base;
-	struct store_limits lim;
-	char *path;
-	sqlite3 *db;
-	sqlite3_stmt *ins, *del, *meta, *begin, *commit, *rollback;
-	uint32_t crctab[8][256];
-	uint64_t (*clock)(void *ud);
-	void *clock_ud;
-
-	pthread_t thr;
-	int thr_up;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	/* under mu */
-	struct pend *head, **tail;
-	struct trimq *trims;
-	int stop, started, pages_set;
-	int idle;               /* the writer waits on cv: appends signal it */
-	unsigned pages_extra;
-	struct store_stats st;
-
-	/* writer thread (or open/restore, before it works) */
-	struct topic **tab, *dirty;
-	size_t tabsize, ntopics;
-	uint64_t last, since, events, events0;
-	struct store_ev *batch;
-	size_t batch_cap;
-	unsigned long since_vacuum;
-	uint64_t age_next;
-};
+#include "store_sqlite_int.h"
 
 static uint64_t wall_us(void *ud)
 {
@@ -167,57 +103,6 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* ---- Row checksums: CRC-32 (IEEE), eight bytes at a time. */
-
-static void crc_init(uint32_t tab[8][256])
-{
-	uint32_t c, i, k;
-
-	for(i = 0; i < 256; i++) {
-		c = i;
-		for(k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		tab[0][i] = c;
-	}
-	for(i = 0; i < 256; i++)
-		for(k = 1; k < 8; k++)
-			tab[k][i] = (tab[k - 1][i] >> 8) ^ tab[0][tab[k - 1][i] & 0xff];
-}
-
-static uint32_t crc_add(uint32_t tab[8][256], uint32_t c, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for(; n >= 8; n -= 8, b += 8) {
-		uint32_t lo = c ^ ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-				   (uint32_t)b[3] << 24);
-
-		c = tab[7][lo & 0xff] ^ tab[6][(lo >> 8) & 0xff] ^ tab[5][(lo >> 16) & 0xff] ^
-		    tab[4][lo >> 24] ^ tab[3][b[4]] ^ tab[2][b[5]] ^ tab[1][b[6]] ^ tab[0][b[7]];
-	}
-	while(n--)
-		c = tab[0][(c ^ *b++) & 0xff] ^ (c >> 8);
-	return c;
-}
-
-static uint32_t row_crc(uint32_t tab[8][256], const struct store_ev *e)
-{
-	unsigned char num[8 * 4];
-	uint64_t v[4] = { e->seq, e->time_us, e->tlen, e->id ? e->idlen : NO_SEQ };
-	uint32_t c;
-	int i, k;
-
-	for(i = 0; i < 4; i++)
-		for(k = 0; k < 8; k++)
-			num[i * 8 + k] = (unsigned char)(v[i] >> (8 * k));
-	c = crc_add(tab, 0xffffffffu, num, sizeof(num));
-	c = crc_add(tab, c, e->topic, e->tlen);
-	if(e->id)
-		c = crc_add(tab, c, e->id, e->idlen);
-	c = crc_add(tab, c, e->frame, e->flen);
-	return c ^ 0xffffffffu;
-}
-
 /* The ring's size of an event: its frame and its id line. */
 static uint64_t ev_size(const struct store_ev *e)
 {
@@ -230,257 +115,6 @@ static uint64_t ev_size(const struct store_ev *e)
 		digits++;
 	}
 	return e->flen + digits + 5;
-}
-
-/* ---- Topics the file holds. */
-
-static size_t topic_hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603u;
-
-	while(n--)
-		h = (h ^ (unsigned char)*s++) * 1099511628211u;
-	return (size_t)h;
-}
-
-static void topics_free(struct sq *s)
-{
-	struct topic *t, *next;
-	size_t i;
-
-	for(i = 0; i < s->tabsize; i++)
-		for(t = s->tab[i]; t; t = next) {
-			next = t->next;
-			free(t->q);
-			free(t);
-		}
-	free(s->tab);
-	s->tab = NULL;
-	s->tabsize = s->ntopics = 0;
-	s->dirty = NULL;
-}
-
-static struct topic *topic_get(struct sq *s, const char *name, size_t tlen, int create)
-{
-	struct topic *t, **slot;
-	size_t i;
-
-	if(s->tabsize) {
-		for(t = s->tab[topic_hash(name, tlen) & (s->tabsize - 1)]; t; t = t->next)
-			if(t->tlen == tlen && !memcmp(t->name, name, tlen))
-				return t;
-	}
-	if(!create)
-		return NULL;
-	if(s->ntopics >= s->tabsize) {
-		size_t size = s->tabsize ? s->tabsize * 2 : 64;
-		struct topic **tab = calloc(size, sizeof(*tab)), *next;
-
-		if(!tab)
-			return NULL;
-		for(i = 0; i < s->tabsize; i++)
-			for(t = s->tab[i]; t; t = next) {
-				next = t->next;
-				slot = &tab[topic_hash(t->name, t->tlen) & (size - 1)];
-				t->next = *slot;
-				*slot = t;
-			}
-		free(s->tab);
-		s->tab = tab;
-		s->tabsize = size;
-	}
-	t = calloc(1, sizeof(*t) + tlen);
-	if(!t)
-		return NULL;
-	memcpy(t->name, name, tlen);
-	t->tlen = tlen;
-	slot = &s->tab[topic_hash(name, tlen) & (s->tabsize - 1)];
-	t->next = *slot;
-	*slot = t;
-	s->ntopics++;
-	return t;
-}
-
-static void topic_mark(struct sq *s, struct topic *t)
-{
-	if(!t->dirty) {
-		t->dirty = 1;
-		t->dnext = s->dirty;
-		s->dirty = t;
-	}
-}
-
-static const struct row *oldest(const struct topic *t)
-{
-	return t->n ? &t->q[t->head & (t->cap - 1)] : NULL;
-}
-
-/* Count one more row of t (seq order). */
-static int topic_push(struct sq *s, struct topic *t, uint64_t seq, uint64_t tu, uint64_t sz)
-{
-	size_t used = t->head + t->n - t->head0, c;
-
-	if(used == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		struct row *q = malloc(cap * sizeof(*q));
-
-		if(!q)
-			return SQLITE_NOMEM;
-		for(c = t->head0; c < t->head + t->n; c++)
-			q[c & (cap - 1)] = t->q[c & (t->cap - 1)];
-		free(t->q);
-		t->q = q;
-		t->cap = cap;
-	}
-	c = (t->head + t->n) & (t->cap - 1);
-	t->q[c].seq = seq;
-	t->q[c].time_us = tu;
-	t->q[c].sz = sz;
-	t->n++;
-	t->bytes += sz;
-	s->events++;
-	topic_mark(s, t);
-	return SQLITE_OK;
-}
-
-/* Take t out of the table and free it. */
-static void topic_drop(struct sq *s, struct topic *t)
-{
-	struct topic **pp = &s->tab[topic_hash(t->name, t->tlen) & (s->tabsize - 1)];
-
-	while(*pp != t)
-		pp = &(*pp)->next;
-	*pp = t->next;
-	s->ntopics--;
-	free(t->q);
-	free(t);
-}
-
-/* A commit: what the transaction did to the topics stands. */
-static void topics_commit(struct sq *s)
-{
-	struct topic *t, *next;
-
-	for(t = s->dirty; t; t = next) {
-		next = t->dnext;
-		t->dirty = 0;
-		t->head0 = t->head;
-		t->n0 = t->n;
-		t->bytes0 = t->bytes;
-		if(!t->n)
-			topic_drop(s, t);
-	}
-	s->dirty = NULL;
-	s->events0 = s->events;
-}
-
-/* A rollback: the topics as they were at the last commit. */
-static void topics_rollback(struct sq *s)
-{
-	struct topic *t, *next;
-
-	for(t = s->dirty; t; t = next) {
-		next = t->dnext;
-		t->dirty = 0;
-		t->head = t->head0;
-		t->n = t->n0;
-		t->bytes = t->bytes0;
-		if(!t->n)
-			topic_drop(s, t);
-	}
-	s->dirty = NULL;
-	s->events = s->events0;
-}
-
-static int meta_set(struct sq *s, int key, uint64_t v)
-{
-	int rc;
-
-	sqlite3_bind_int(s->meta, 1, key);
-	sqlite3_bind_int64(s->meta, 2, (sqlite3_int64)v);
-	rc = sqlite3_step(s->meta);
-	sqlite3_reset(s->meta);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int run(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/* ---- Retention. */
-
-static uint64_t age_cutoff(struct sq *s)
-{
-	uint64_t now;
-
-	if(!s->lim.history_age_us)
-		return 0;
-	now = s->clock(s->clock_ud);
-	return now > s->lim.history_age_us ? now - s->lim.history_age_us : 0;
-}
-
-static int over(const struct sq *s, uint64_t cnt, uint64_t bytes, uint64_t seq, uint64_t tu,
-		uint64_t below, uint64_t cutoff)
-{
-	if(!cnt)
-		return 0;
-	return (s->lim.history && cnt > s->lim.history) ||
-	       (s->lim.history_bytes && cnt > 1 && bytes > s->lim.history_bytes) ||
-	       tu < cutoff || seq < below;
-}
-
-/* Drop t's oldest rows while it is over its limits or below below. */
-static int retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff)
-{
-	const struct row *r;
-	int rc;
-
-	while((r = oldest(t)) && over(s, t->n, t->bytes, r->seq, r->time_us, below, cutoff)) {
-		sqlite3_bind_int64(s->del, 1, (sqlite3_int64)r->seq);
-		rc = run(s->del);
-		if(rc)
-			return rc;
-		topic_mark(s, t);
-		t->bytes = t->bytes > r->sz ? t->bytes - r->sz : 0;
-		t->head++;
-		t->n--;
-		s->events--;
-	}
-	return SQLITE_OK;
-}
-
-/* Whether some topic holds an event past the age limit. */
-static int age_pending(struct sq *s)
-{
-	uint64_t cutoff = age_cutoff(s);
-	struct topic *t;
-	size_t i;
-
-	for(i = 0; cutoff && i < s->tabsize; i++)
-		for(t = s->tab[i]; t; t = t->next)
-			if(oldest(t) && oldest(t)->time_us < cutoff)
-				return 1;
-	return 0;
-}
-
-/* Every topic with an event past the age limit. */
-static int retain_age(struct sq *s, uint64_t cutoff)
-{
-	struct topic *t;
-	size_t i;
-	int rc;
-
-	if(!cutoff)
-		return SQLITE_OK;
-	for(i = 0; i < s->tabsize; i++)
-		for(t = s->tab[i]; t; t = t->next)
-			if(oldest(t) && oldest(t)->time_us < cutoff && (rc = retain(s, t, 0, cutoff)))
-				return rc;
-	return SQLITE_OK;
 }
 
 /* ---- The writer. */
@@ -519,52 +153,52 @@ static int insert(struct sq *s, struct store_ev *e)
 	else
 		sqlite3_bind_null(s->ins, 5);
 	sqlite3_bind_blob(s->ins, 6, e->flen ? e->frame : "", (int)e->flen, SQLITE_STATIC);
-	sqlite3_bind_int64(s->ins, 7, row_crc(s->crctab, e));
-	rc = run(s->ins);
+	sqlite3_bind_int64(s->ins, 7, sq__row_crc(s->crctab, e));
+	rc = sq__run(s->ins);
 	if(rc)
 		return rc;
-	t = topic_get(s, e->topic, e->tlen, 1);
+	t = sq__topic_get(s, e->topic, e->tlen, 1);
 	if(!t)
 		return SQLITE_NOMEM;
-	return topic_push(s, t, e->seq, e->time_us, sz);
+	return sq__topic_push(s, t, e->seq, e->time_us, sz);
 }
 
 /* One transaction: trims, then the appends of list, then retention. */
 static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 {
-	uint64_t cutoff = age_cutoff(s);
+	uint64_t cutoff = sq__age_cutoff(s);
 	struct topic *t;
 	struct pend *p;
 	size_t i;
 	int rc;
 
-	rc = run(s->begin);
+	rc = sq__run(s->begin);
 	if(rc)
 		return rc;
 	for(; trims && !rc; trims = trims->next) {
-		t = topic_get(s, trims->topic, trims->tlen, 0);
+		t = sq__topic_get(s, trims->topic, trims->tlen, 0);
 		if(t)
-			rc = retain(s, t, trims->below, cutoff);
+			rc = sq__retain(s, t, trims->below, cutoff);
 	}
 	for(p = list; p && !rc; p = p->next)
 		for(i = 0; i < p->n && !rc; i++)
 			rc = insert(s, &p->ev[i]);
 	for(t = s->dirty; t && !rc; t = t->dnext)
-		rc = retain(s, t, 0, cutoff);
+		rc = sq__retain(s, t, 0, cutoff);
 	if(!rc)
-		rc = retain_age(s, cutoff);
+		rc = sq__retain_age(s, cutoff);
 	if(!rc)
-		rc = meta_set(s, 1, s->last);
+		rc = sq__meta_set(s, 1, s->last);
 	if(!rc)
-		rc = meta_set(s, 3, s->events);
+		rc = sq__meta_set(s, 3, s->events);
 	if(!rc)
-		rc = run(s->commit);
+		rc = sq__run(s->commit);
 	if(rc) {
-		run(s->rollback);
-		topics_rollback(s);
+		sq__run(s->rollback);
+		sq__topics_rollback(s);
 		return rc;
 	}
-	topics_commit(s);
+	sq__topics_commit(s);
 	return SQLITE_OK;
 }
 
@@ -698,7 +332,7 @@ static void *writer_main(void *arg)
 			set_pages(s, extra);
 		if(age_due) {
 			s->age_next = mono_us() + 1000000u;
-			age_due = age_pending(s);
+			age_due = sq__age_pending(s);
 		}
 		if(list || trims || age_due) {
 			t0 = mono_us();
@@ -852,12 +486,10 @@ static void sq_stats(struct store *st, struct store_stats *out)
 	out->bytes = file_size(s->path, "") + file_size(s->path, "-wal");
 }
 
-static void db_close(struct sq *s);
-
 static void sq_free(struct sq *s)
 {
-	db_close(s);
-	topics_free(s);
+	sq__db_close(s);
+	sq__topics_free(s);
 	free(s->batch);
 	free(s->path);
 	pthread_mutex_destroy(&s->mu);
@@ -909,389 +541,6 @@ void store_sqlite_limit_pages(struct store *st, unsigned extra)
 }
 
 
-/* ---- Opening: refusals, schema, the check of every row, salvage. */
-
-__attribute__((format(printf, 3, 4)))
-static void errf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if(!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
-enum kind { K_NEW, K_OURS, K_REFUSED };
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* What PATH is, from its directory, its mode and its first 100 bytes,
- * without SQLite and without writing anything. */
-static enum kind probe(const char *path, char *err, size_t errlen)
-{
-	unsigned char h[100];
-	char dir[4096], *slash;
-	struct stat sb;
-	ssize_t n;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if(!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		slash[slash == dir] = '\0';
-	if(access(dir, W_OK | X_OK)) {
-		errf(err, errlen, "store %s: cannot write in its directory: %s", path, strerror(errno));
-		return K_REFUSED;
-	}
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if(fd < 0) {
-		if(errno == ENOENT)
-			return K_NEW;
-		errf(err, errlen, "store %s: cannot open it for writing: %s", path, strerror(errno));
-		return K_REFUSED;
-	}
-	if(fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		errf(err, errlen, "store %s: not a regular file", path);
-		return K_REFUSED;
-	}
-	n = pread(fd, h, sizeof(h), 0);
-	close(fd);
-	if(n == 0)
-		return K_NEW;
-	if(n < (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16)) {
-		errf(err, errlen, "store %s: not an ssed store (not an SQLite database); left untouched", path);
-		return K_REFUSED;
-	}
-	if(be32(h + 68) != APP_ID) {
-		errf(err, errlen, "store %s: an SQLite database but not an ssed store (application_id %#x);"
-		     " left untouched", path, be32(h + 68));
-		return K_REFUSED;
-	}
-	if(be32(h + 60) != SCHEMA) {
-		errf(err, errlen, "store %s: schema version %u, this ssed knows only %d; left untouched",
-		     path, be32(h + 60), SCHEMA);
-		return K_REFUSED;
-	}
-	return K_OURS;
-}
-
-static int is_damage(int rc)
-{
-	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
-}
-
-static void db_close(struct sq *s)
-{
-	sqlite3_stmt **st[] = { &s->ins, &s->del, &s->meta, &s->begin, &s->commit, &s->rollback };
-	size_t i;
-
-	for(i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
-		sqlite3_finalize(*st[i]);
-		*st[i] = NULL;
-	}
-	if(s->db)
-		sqlite3_close(s->db);
-	s->db = NULL;
-}
-
-static int meta_get(sqlite3 *db, int key, uint64_t *v)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k=?1", -1, &st, NULL);
-	if(rc)
-		return rc;
-	sqlite3_bind_int(st, 1, key);
-	rc = sqlite3_step(st);
-	if(rc == SQLITE_ROW) {
-		*v = (uint64_t)sqlite3_column_int64(st, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Open (or create) the file at path and prepare the statements. */
-static int db_open(struct sq *s, const char *path, int create, int sync_full)
-{
-	char sql[1024];
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_FULLMUTEX, NULL);
-	if(rc)
-		return rc;
-	sqlite3_extended_result_codes(s->db, 1);
-	rc = sqlite3_exec(s->db, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL);
-	if(!rc && create) {
-		snprintf(sql, sizeof(sql),
-			 "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA application_id=%d; PRAGMA user_version=%d;"
-			 "BEGIN;"
-			 "CREATE TABLE ev(seq INTEGER PRIMARY KEY, topic BLOB NOT NULL, time_us INTEGER NOT NULL,"
-			 " sz INTEGER NOT NULL, id BLOB, frame BLOB NOT NULL, crc INTEGER NOT NULL);"
-			 "CREATE TABLE meta(k INTEGER PRIMARY KEY, v INTEGER NOT NULL);"
-			 "INSERT INTO meta VALUES(1, 0), (2, %lld), (3, 0);"
-			 "COMMIT;", APP_ID, SCHEMA, (long long)s->clock(s->clock_ud));
-		rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-	}
-	if(!rc) {
-		rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-		if(!rc) {
-			rc = sqlite3_step(st);
-			if(rc == SQLITE_ROW)
-				rc = strcmp((const char *)sqlite3_column_text(st, 0), "wal") ? SQLITE_CANTOPEN : 0;
-			sqlite3_finalize(st);
-		}
-	}
-	if(!rc) {
-		snprintf(sql, sizeof(sql), "PRAGMA synchronous=%s; PRAGMA journal_size_limit=%d;"
-			 " PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=1000",
-			 sync_full ? "FULL" : "NORMAL", WAL_LIMIT);
-		rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-	}
-	if(!rc)
-		rc = meta_get(s->db, 1, &s->last);
-	if(!rc)
-		rc = meta_get(s->db, 2, &s->since);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "INSERT INTO ev(seq, topic, time_us, sz, id, frame, crc)"
-					" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s->ins, NULL);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "DELETE FROM ev WHERE seq=?1", -1, &s->del, NULL);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "UPDATE meta SET v=?2 WHERE k=?1", -1, &s->meta, NULL);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin, NULL);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &s->rollback, NULL);
-	return rc;
-}
-
-/* Read a row of "SELECT seq, topic, time_us, sz, id, frame, crc". */
-static int row_ok(struct sq *s, sqlite3_stmt *q, struct store_ev *e)
-{
-	e->seq = (uint64_t)sqlite3_column_int64(q, 0);
-	e->topic = sqlite3_column_blob(q, 1);
-	e->tlen = (size_t)sqlite3_column_bytes(q, 1);
-	e->time_us = (uint64_t)sqlite3_column_int64(q, 2);
-	e->id = sqlite3_column_type(q, 4) == SQLITE_NULL ? NULL : sqlite3_column_blob(q, 4);
-	e->idlen = e->id ? (size_t)sqlite3_column_bytes(q, 4) : 0;
-	if(sqlite3_column_type(q, 4) != SQLITE_NULL && !e->id)
-		e->id = "";
-	e->frame = sqlite3_column_blob(q, 5);
-	e->flen = (size_t)sqlite3_column_bytes(q, 5);
-	if(!e->topic)
-		e->topic = "";
-	if(!e->frame)
-		e->frame = "";
-	return (uint32_t)sqlite3_column_int64(q, 6) == row_crc(s->crctab, e);
-}
-
-#define ROW_SQL "SELECT seq, topic, time_us, sz, id, frame, crc FROM ev"
-
-/* Check every row's checksum, count the topics, drop the bad rows. */
-static int verify(struct sq *s, char *warn, size_t wlen)
-{
-	uint64_t *bad = NULL, lo = NO_SEQ, hi = 0;
-	size_t nbad = 0, cap = 0, i;
-	sqlite3_stmt *q;
-	struct topic *t;
-	int rc;
-
-	topics_free(s);
-	s->events = 0;
-	rc = sqlite3_prepare_v2(s->db, ROW_SQL " ORDER BY seq", -1, &q, NULL);
-	if(rc)
-		return rc;
-	while((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct store_ev e;
-
-		if(row_ok(s, q, &e)) {
-			t = topic_get(s, e.topic, e.tlen, 1);
-			if(!t || topic_push(s, t, e.seq, e.time_us, (uint64_t)sqlite3_column_int64(q, 3))) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-		} else {
-			if(nbad == cap) {
-				uint64_t *b = realloc(bad, (cap = cap ? cap * 2 : 64) * sizeof(*b));
-
-				if(!b) {
-					rc = SQLITE_NOMEM;
-					break;
-				}
-				bad = b;
-			}
-			bad[nbad++] = e.seq;
-			lo = e.seq < lo ? e.seq : lo;
-			hi = e.seq > hi ? e.seq : hi;
-		}
-		if(e.seq > s->last)
-			s->last = e.seq;
-	}
-	sqlite3_finalize(q);
-	q = NULL;
-	if(rc != SQLITE_DONE)
-		goto out;
-	topics_commit(s);
-	rc = SQLITE_OK;
-	if(!nbad)
-		goto out;
-	rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
-	if(!rc)
-		rc = sqlite3_prepare_v2(s->db, "DELETE FROM ev WHERE seq=?1", -1, &q, NULL);
-	for(i = 0; !rc && i < nbad; i++) {
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)bad[i]);
-		rc = run(q);
-	}
-	sqlite3_finalize(q);
-	if(hi + 1 > s->since)
-		s->since = hi + 1;
-	if(!rc)
-		rc = meta_set(s, 2, s->since);
-	if(!rc)
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-	if(rc)
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	else
-		errf(warn, wlen, "store %s: dropped %zu damaged event(s) (checksum mismatch), seq %llu to %llu",
-		     s->path, nbad, (unsigned long long)lo, (unsigned long long)hi);
-out:
-	free(bad);
-	return rc;
-}
-
-/*
- * Move the damaged file aside and copy every row that still reads back
- * (and passes its checksum) into a fresh file at s->path, in rowid order;
- * where a page cannot be read, seek further on (doubling the step) to
- * find the next one that can. Leaves s->db open on the fresh file.
- */
-static int salvage(struct sq *s, int sync_full, const char *why, char *warn, size_t wlen)
-{
-	char dmg[4096], from[4096 + 8], to[4096 + 8], stamp[32];
-	uint64_t pos = 0, skip, kept = 0, had = 0, last = 0, hi = 0;
-	sqlite3_stmt *rd = NULL;
-	sqlite3 *old = NULL;
-	time_t now = time(NULL);
-	struct tm tm;
-	int rc, k, holes = 0;
-
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-	snprintf(dmg, sizeof(dmg), "%s.damaged-%s", s->path, stamp);
-	for(k = 2; !access(dmg, F_OK) && k < 100; k++)
-		snprintf(dmg, sizeof(dmg), "%s.damaged-%s-%d", s->path, stamp, k);
-	if(!access(dmg, F_OK) || rename(s->path, dmg))
-		return SQLITE_CANTOPEN;
-	snprintf(from, sizeof(from), "%s-wal", s->path);
-	snprintf(to, sizeof(to), "%s-wal", dmg);
-	if(rename(from, to) && errno != ENOENT)
-		return SQLITE_CANTOPEN;
-
-	rc = db_open(s, s->path, 1, sync_full);
-	if(rc)
-		return rc;
-	if(!sqlite3_open_v2(dmg, &old, SQLITE_OPEN_READWRITE, NULL)) {
-		/* Read what is left even when the file is shorter than its
-		 * header says; nothing is written to it. */
-		sqlite3_exec(old, "PRAGMA writable_schema=ON", NULL, NULL, NULL);
-		meta_get(old, 1, &last);
-		meta_get(old, 3, &had);
-		sqlite3_prepare_v2(old, ROW_SQL " WHERE seq>=?1 ORDER BY seq", -1, &rd, NULL);
-	}
-	rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
-	while(rd && !rc) {
-		int src;
-
-		sqlite3_bind_int64(rd, 1, (sqlite3_int64)pos);
-		while(!rc && (src = sqlite3_step(rd)) == SQLITE_ROW) {
-			struct store_ev e;
-			int i;
-
-			pos = (uint64_t)sqlite3_column_int64(rd, 0) + 1;
-			if(!row_ok(s, rd, &e))
-				continue;
-			for(i = 0; i < 7; i++)
-				sqlite3_bind_value(s->ins, i + 1, sqlite3_column_value(rd, i));
-			rc = run(s->ins);
-			kept++;
-			hi = e.seq > hi ? e.seq : hi;
-		}
-		sqlite3_reset(rd);
-		if(rc || src == SQLITE_DONE)
-			break;
-		/* An unreadable page: find the next row that reads back. */
-		for(k = 0, skip = 1; k < 62 && pos + skip <= INT64_MAX; k++, skip *= 2) {
-			sqlite3_bind_int64(rd, 1, (sqlite3_int64)(pos + skip));
-			src = sqlite3_step(rd);
-			sqlite3_reset(rd);
-			if(src == SQLITE_ROW)
-				break;
-		}
-		if(src != SQLITE_ROW || ++holes > 100000)
-			break;
-		pos += skip;
-	}
-	sqlite3_finalize(rd);
-	sqlite3_close(old);
-	s->last = last > hi ? last : hi;
-	s->since = s->last + 1;
-	if(!rc)
-		rc = meta_set(s, 1, s->last);
-	if(!rc)
-		rc = meta_set(s, 2, s->since);
-	if(!rc)
-		rc = meta_set(s, 3, kept);
-	if(!rc)
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-	if(rc)
-		return rc;
-	if(had > kept)
-		errf(warn, wlen, "store %s was damaged (%s): kept %llu of %llu events; the damaged file is %s",
-		     s->path, why, (unsigned long long)kept, (unsigned long long)had, dmg);
-	else
-		errf(warn, wlen, "store %s was damaged (%s): kept %llu events; the damaged file is %s",
-		     s->path, why, (unsigned long long)kept, dmg);
-	return SQLITE_OK;
-}
-
-/* Apply today's limits to what the file holds (they may have changed). */
-static int retain_all(struct sq *s)
-{
-	uint64_t cutoff = age_cutoff(s);
-	struct topic *t;
-	size_t i;
-	int rc;
-
-	rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
-	for(i = 0; !rc && i < s->tabsize; i++)
-		for(t = s->tab[i]; !rc && t; t = t->next)
-			rc = retain(s, t, 0, cutoff);
-	if(!rc)
-		rc = meta_set(s, 3, s->events);
-	if(!rc)
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-	if(rc) {
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		topics_rollback(s);
-		return rc;
-	}
-	topics_commit(s);
-	return SQLITE_OK;
-}
-
 struct store *store_sqlite_open(const char *path, int sync_full,
 				const struct store_limits *lim,
 				const struct store_sink *sink,
@@ -1303,13 +552,13 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 
 	if(err && errlen)
 		err[0] = '\0';
-	kind = probe(path, err, errlen);
+	kind = sq__probe(path, err, errlen);
 	if(kind == K_REFUSED)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if(!s || !(s->path = strdup(path))) {
 		free(s);
-		errf(err, errlen, "store %s: out of memory", path);
+		sq__errf(err, errlen, "store %s: out of memory", path);
 		return NULL;
 	}
 	pthread_mutex_init(&s->mu, NULL);
@@ -1321,37 +570,38 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 	s->clock = wall_us;
 	s->tail = &s->head;
 	s->st.connected = 1;
-	crc_init(s->crctab);
+	sq__crc_init(s->crctab);
 
-	rc = db_open(s, path, kind == K_NEW, sync_full);
+	rc = sq__db_open(s, path, kind == K_NEW, sync_full);
 	if(!rc)
-		rc = verify(s, err, errlen);
-	if(is_damage(rc) && kind == K_OURS) {
+		rc = sq__verify(s, err, errlen);
+	if(sq__is_damage(rc) && kind == K_OURS) {
 		char why[128];
 
 		snprintf(why, sizeof(why), "%s", sqlite3_errstr(rc));
-		db_close(s);
-		rc = salvage(s, sync_full, why, err, errlen);
+		sq__db_close(s);
+		rc = sq__salvage(s, sync_full, why, err, errlen);
 		if(!rc)
-			rc = verify(s, NULL, 0);
+			rc = sq__verify(s, NULL, 0);
 	}
 	if(!rc)
-		rc = retain_all(s);
+		rc = sq__retain_all(s);
 	if(rc) {
 		if((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-			errf(err, errlen, "store %s: in use by another process", path);
+			sq__errf(err, errlen, "store %s: in use by another process", path);
 		else
-			errf(err, errlen, "store %s: cannot open it: %s", path,
+			sq__errf(err, errlen, "store %s: cannot open it: %s", path,
 			     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		sq_free(s);
 		return NULL;
 	}
 	s->st.events = s->events;
 	if(pthread_create(&s->thr, NULL, writer_main, s)) {
-		errf(err, errlen, "store %s: cannot start its writer thread", path);
+		sq__errf(err, errlen, "store %s: cannot start its writer thread", path);
 		sq_free(s);
 		return NULL;
 	}
 	s->thr_up = 1;
 	return &s->base;
 }
+

@@ -1,0 +1,150 @@
+/*
+ * store_sqlite_int.h - what the three files of the durable backend share,
+ * and nothing else of ssed sees: the handle, the rows each topic holds,
+ * and the file. store_sqlite.c is the writer thread and the ops (its
+ * header comment is the backend's contract), store_sqlite_topics.c the
+ * rows per topic and retention, store_sqlite_file.c opening, checking and
+ * salvaging the file.
+ */
+#ifndef SSED_STORE_SQLITE_INT_H
+#define SSED_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define APP_ID 0x73736564       /* "ssed" */
+#define SCHEMA 1
+#define WAL_LIMIT (64 << 20)    /* journal_size_limit, bytes */
+#define NO_SEQ UINT64_MAX
+
+/* One append waiting for the writer; its copies and bytes follow. */
+struct pend {
+	struct pend *next;
+	struct store_ev *user;  /* the caller's array: seq is written back */
+	size_t n;
+	store_done_fn done;
+	void *arg;
+	struct store_ev ev[];
+};
+
+struct trimq {
+	struct trimq *next;
+	uint64_t below;
+	size_t tlen;
+	char topic[];
+};
+
+/* One row the file holds, as retention needs it. */
+struct row {
+	uint64_t seq, sz, time_us;
+};
+
+/*
+ * What the file holds of one topic (writer thread only): its rows in seq
+ * order, in a ring indexed by ever-growing counters. A transaction moves
+ * head and n; head0 and n0 are the committed state, which a rollback
+ * returns to, so the ring keeps every row from head0 on.
+ */
+struct topic {
+	struct topic *next, *dnext;
+	struct row *q;
+	size_t cap, head, n, head0, n0;
+	uint64_t bytes, bytes0;
+	int dirty;
+	size_t tlen;
+	char name[];
+};
+
+struct sq {
+	struct store base;
+	struct store_limits lim;
+	char *path;
+	sqlite3 *db;
+	sqlite3_stmt *ins, *del, *meta, *begin, *commit, *rollback;
+	uint32_t crctab[8][256];
+	uint64_t (*clock)(void *ud);
+	void *clock_ud;
+
+	pthread_t thr;
+	int thr_up;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* under mu */
+	struct pend *head, **tail;
+	struct trimq *trims;
+	int stop, started, pages_set;
+	int idle;               /* the writer waits on cv: appends signal it */
+	unsigned pages_extra;
+	struct store_stats st;
+
+	/* writer thread (or open/restore, before it works) */
+	struct topic **tab, *dirty;
+	size_t tabsize, ntopics;
+	uint64_t last, since, events, events0;
+	struct store_ev *batch;
+	size_t batch_cap;
+	unsigned long since_vacuum;
+	uint64_t age_next;
+};
+
+/* ---- store_sqlite_topics.c: the writer thread's (or open's) only. */
+
+/* Free every topic. */
+void sq__topics_free(struct sq *s);
+/* The topic named name, created (empty) when missing and create is set;
+ * NULL when missing or out of memory. */
+struct topic *sq__topic_get(struct sq *s, const char *name, size_t tlen, int create);
+/* Count one more row of t, newer than all it holds; SQLITE_NOMEM. */
+int sq__topic_push(struct sq *s, struct topic *t, uint64_t seq, uint64_t tu, uint64_t sz);
+/* t's oldest row, NULL when it holds none. */
+const struct row *sq__oldest(const struct topic *t);
+/* After a commit: the topics' changes stand (empty topics are freed).
+ * After a rollback: the topics as they were at the last commit. */
+void sq__topics_commit(struct sq *s);
+void sq__topics_rollback(struct sq *s);
+/* Inside a transaction: delete t's oldest rows while t is over the limits,
+ * older than cutoff (0: no age limit) or below below; an SQLite code. */
+int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff);
+/* The same for every topic with a row older than cutoff. */
+int sq__retain_age(struct sq *s, uint64_t cutoff);
+/* The age limit's cutoff now (0: none); whether a row is past it. */
+uint64_t sq__age_cutoff(struct sq *s);
+int sq__age_pending(struct sq *s);
+/* In a transaction of its own: every topic to the limits of today. */
+int sq__retain_all(struct sq *s);
+/* Step a statement that returns no rows, then reset it; SQLITE_OK. */
+int sq__run(sqlite3_stmt *st);
+/* meta row key (1 last seq, 2 since seq, 3 events) to v. */
+int sq__meta_set(struct sq *s, int key, uint64_t v);
+
+/* ---- store_sqlite_file.c. */
+
+/* What a path is: a new store, ours, or refused (err says why). */
+enum kind { K_NEW, K_OURS, K_REFUSED };
+
+__attribute__((format(printf, 3, 4)))
+void sq__errf(char *err, size_t len, const char *fmt, ...);
+/* The CRC-32 tables; a row's checksum. */
+void sq__crc_init(uint32_t tab[8][256]);
+uint32_t sq__row_crc(uint32_t tab[8][256], const struct store_ev *e);
+/* What path is, from its directory, mode and first 100 bytes, without
+ * SQLite and without writing anything. */
+enum kind sq__probe(const char *path, char *err, size_t errlen);
+/* Whether an SQLite code says the file is malformed. */
+int sq__is_damage(int rc);
+/* Open (create: with the schema) the file at path, read meta, prepare
+ * the statements; an SQLite code. sq__db_close undoes it. */
+int sq__db_open(struct sq *s, const char *path, int create, int sync_full);
+void sq__db_close(struct sq *s);
+/* Read every row: checksums, the topics, the last seq; drop the rows
+ * that fail, saying so in warn. */
+int sq__verify(struct sq *s, char *warn, size_t wlen);
+/* Move the damaged file aside and copy what reads back into a fresh one,
+ * leaving s->db open on it; warn says what was kept. */
+int sq__salvage(struct sq *s, int sync_full, const char *why, char *warn, size_t wlen);
+
+#endif

@@ -540,7 +540,6 @@ void store_sqlite_limit_pages(struct store *st, unsigned extra)
 	pthread_mutex_unlock(&s->mu);
 }
 
-
 struct store *store_sqlite_open(const char *path, int sync_full,
 				const struct store_limits *lim,
 				const struct store_sink *sink,

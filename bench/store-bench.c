@@ -241,7 +241,8 @@ static int run_appends(const struct cfg *c)
 	printf("append_to_done_us_p50 %llu\nappend_to_done_us_p99 %llu\n",
 	       (unsigned long long)(done ? all[done / 2] : 0),
 	       (unsigned long long)(done ? all[done * 99 / 100] : 0));
-	printf("events_held %llu\n", (unsigned long long)st.events);
+	printf("events_held %llu\nstore_bytes_with_wal %llu\n", (unsigned long long)st.events,
+	       (unsigned long long)st.bytes);
 	s->ops->close(s);
 	printf("file_bytes %llu\nwal_bytes_after_close %llu\n", (unsigned long long)fsize(path, ""),
 	       (unsigned long long)fsize(path, "-wal"));

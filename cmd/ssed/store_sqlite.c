@@ -328,6 +328,7 @@ static void *writer_main(void *arg)
 		s->pages_set = 0;
 		pthread_mutex_unlock(&s->mu);
 
+		pthread_mutex_lock(&s->dbmu);
 		if(pages)
 			set_pages(s, extra);
 		if(age_due) {
@@ -340,6 +341,7 @@ static void *writer_main(void *arg)
 			if((rc & 0xff) == SQLITE_FULL && trims)
 				write_batch(s, NULL, trims);
 			us = mono_us() - t0;
+			pthread_mutex_unlock(&s->dbmu);
 			pthread_mutex_lock(&s->mu);
 			if(rc) {
 				s->st.write_errors++;
@@ -355,8 +357,13 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			free_trims(trims);
 			deliver(s, list, rc);
-			if(!rc)
+			if(!rc) {
+				pthread_mutex_lock(&s->dbmu);
 				vacuum(s);
+				pthread_mutex_unlock(&s->dbmu);
+			}
+		} else {
+			pthread_mutex_unlock(&s->dbmu);
 		}
 		if(stop)
 			break;
@@ -417,10 +424,13 @@ static int sq_restore(struct store *st, store_each_fn each, void *ud,
 	sqlite3_stmt *q;
 	int rc;
 
+	pthread_mutex_lock(&s->dbmu);
 	rc = sqlite3_prepare_v2(s->db, "SELECT seq, time_us, topic, id, frame FROM ev ORDER BY seq",
 				-1, &q, NULL);
-	if(rc)
+	if(rc) {
+		pthread_mutex_unlock(&s->dbmu);
 		return STORE_EIO;
+	}
 	while((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct store_ev e;
 
@@ -440,6 +450,7 @@ static int sq_restore(struct store *st, store_each_fn each, void *ud,
 			break;
 	}
 	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->dbmu);
 	if(rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_rc(rc);
 	*last_seq = s->last;
@@ -493,6 +504,7 @@ static void sq_free(struct sq *s)
 	free(s->batch);
 	free(s->path);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->dbmu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
 }
@@ -561,6 +573,7 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 		return NULL;
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->dbmu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->base.ops = &sqlite_ops;
 	s->base.sink = *sink;

@@ -184,7 +184,7 @@ int sq__db_open(struct sq *s, const char *path, int create, int sync_full)
 	int rc;
 
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_FULLMUTEX, NULL);
+			     SQLITE_OPEN_NOMUTEX, NULL);
 	if(rc)
 		return rc;
 	sqlite3_extended_result_codes(s->db, 1);

@@ -71,6 +71,9 @@ struct sq {
 
 	pthread_t thr;
 	int thr_up;
+	/* The connection is opened without SQLite's own mutex (NOMUTEX):
+	 * dbmu keeps the writer's transactions and restore apart. */
+	pthread_mutex_t dbmu;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* under mu */

@@ -361,7 +361,8 @@ int sq__salvage(struct sq *s, int sync_full, const char *why, char *warn, size_t
 		return rc;
 	if(!sqlite3_open_v2(dmg, &old, SQLITE_OPEN_READWRITE, NULL)) {
 		/* Read what is left even when the file is shorter than its
-		 * header says; nothing is written to it. */
+		 * header says, and leave it (and its WAL) as it is. */
+		sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 		sqlite3_exec(old, "PRAGMA writable_schema=ON", NULL, NULL, NULL);
 		meta_get(old, 1, &last);
 		meta_get(old, 3, &had);

@@ -591,6 +591,10 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 		char why[128];
 
 		snprintf(why, sizeof(why), "%s", sqlite3_errstr(rc));
+		/* No checkpoint into the damaged file at close: it is kept
+		 * as it is, its WAL beside it. */
+		if(s->db)
+			sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 		sq__db_close(s);
 		rc = sq__salvage(s, sync_full, why, err, errlen);
 		if(!rc)

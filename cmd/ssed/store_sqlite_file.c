@@ -343,7 +343,7 @@ int sq__salvage(struct sq *s, int sync_full, const char *why, char *warn, size_t
 	sqlite3 *old = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
-	int rc, k, holes = 0;
+	int rc, k, holes = 0, wal = 1;
 
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
 	snprintf(dmg, sizeof(dmg), "%s.damaged-%s", s->path, stamp);
@@ -353,17 +353,22 @@ int sq__salvage(struct sq *s, int sync_full, const char *why, char *warn, size_t
 		return SQLITE_CANTOPEN;
 	snprintf(from, sizeof(from), "%s-wal", s->path);
 	snprintf(to, sizeof(to), "%s-wal", dmg);
-	if(rename(from, to) && errno != ENOENT)
-		return SQLITE_CANTOPEN;
+	if(rename(from, to)) {
+		if(errno != ENOENT)
+			return SQLITE_CANTOPEN;
+		wal = 0;
+	}
 
 	rc = sq__db_open(s, s->path, 1, sync_full);
 	if(rc)
 		return rc;
 	if(!sqlite3_open_v2(dmg, &old, SQLITE_OPEN_READWRITE, NULL)) {
 		/* Read what is left even when the file is shorter than its
-		 * header says, and leave it (and its WAL) as it is. */
-		sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-		sqlite3_exec(old, "PRAGMA writable_schema=ON", NULL, NULL, NULL);
+		 * header says, and leave it (and its WAL) as it is: no -shm
+		 * file, and no checkpoint into it at close (without a WAL of
+		 * its own, the empty one SQLite makes goes away at close). */
+		sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, wal, NULL);
+		sqlite3_exec(old, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA writable_schema=ON", NULL, NULL, NULL);
 		meta_get(old, 1, &last);
 		meta_get(old, 3, &had);
 		sqlite3_prepare_v2(old, ROW_SQL " WHERE seq>=?1 ORDER BY seq", -1, &rd, NULL);

@@ -939,7 +939,7 @@ static int find_damaged(const char *prefix, char *out, size_t len)
 
 	while(dp && (d = readdir(dp)))
 		if(!strncmp(d->d_name, slash + 1, strlen(slash + 1)) && strstr(d->d_name, ".damaged-") &&
-		   !strstr(d->d_name, "-wal")) {
+		   !strstr(d->d_name, "-wal") && !strstr(d->d_name, "-shm")) {
 			snprintf(out, len, "%s/%s", dir, d->d_name);
 			found = 1;
 		}
@@ -948,22 +948,15 @@ static int find_damaged(const char *prefix, char *out, size_t len)
 	return found;
 }
 
-static void damage_and_reopen(const char *name, const char *what, int truncate)
+/* Append events n = from .. to-1 with self-describing 300-byte frames. */
+static uint64_t append_numbered(struct store *s, size_t from, size_t to)
 {
-	struct store_limits lim = { 0, 0, 0 };
-	char path[300], err[512], frame[301], dmg[600];
-	uint64_t last, since, seq, maxseq = 0;
-	size_t len = 0, len2 = 0, i, bad = 0;
-	struct store *s;
-	struct log l, r;
-	char *b, *b2;
+	char frame[301];
+	uint64_t seq = 0;
+	size_t i;
 	int k;
 
-	log_init(&l);
-	log_init(&r);
-	path_of(path, sizeof(path), name);
-	s = open_store(path, &lim, &l, err, sizeof(err));
-	for(i = 0; i < 3000; i++) {
+	for(i = from; i < to; i++) {
 		k = snprintf(frame, sizeof(frame), "data: n=%05zu ", i);
 		for(; k < 298; k++)
 			frame[k] = (char)('a' + (i + (size_t)k) % 26);
@@ -972,10 +965,46 @@ static void damage_and_reopen(const char *name, const char *what, int truncate)
 		frame[300] = '\0';
 		append1(s, (const char *[]){ "p", "q", "r", "s", "t" }[i % 5], NULL, frame, 0, &seq);
 	}
-	maxseq = seq;
+	return seq;
+}
+
+enum damage { TRUNCATE, PAGES, PAGES_WITH_WAL };
+
+static void damage_and_reopen(const char *name, const char *what, enum damage how)
+{
+	struct store_limits lim = { 0, 0, 0 };
+	char path[300], wal[310], err[512], dmg[600], dmgwal[610];
+	uint64_t last, since, seq, maxseq = 0;
+	size_t len = 0, len2 = 0, wlen = 0, wlen2 = 0, i, bad = 0, fromwal = 0;
+	struct store *s;
+	struct log l, r;
+	char *b, *b2, *w = NULL, *w2 = NULL;
+
+	log_init(&l);
+	log_init(&r);
+	path_of(path, sizeof(path), name);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	maxseq = append_numbered(s, 0, 3000);
 	s->ops->close(s);
-	b = slurp(path, &len);
-	if(truncate) {
+	if(how == PAGES_WITH_WAL) {
+		/* 50 more, still in the WAL: a copy of the pair taken while the
+		 * store is open is what a crash leaves. */
+		char cp[310];
+
+		s = open_store(path, &lim, &l, err, sizeof(err));
+		maxseq = append_numbered(s, 3000, 3050);
+		w = slurp(wal, &wlen);
+		b = slurp(path, &len);
+		s->ops->close(s);
+		snprintf(cp, sizeof(cp), "%s.copy", path);
+		snprintf(path, sizeof(path), "%.299s", cp);
+		snprintf(wal, sizeof(wal), "%s-wal", path);
+		spit(wal, w, wlen);
+	} else {
+		b = slurp(path, &len);
+	}
+	if(how == TRUNCATE) {
 		len = len / 2;
 	} else {
 		/* Every 9th page from the middle on: its b-tree page type zeroed. */
@@ -991,18 +1020,29 @@ static void damage_and_reopen(const char *name, const char *what, int truncate)
 		return;
 	}
 	do_restore(s, &r, &last, &since);
-	for(i = 0; i < r.n; i++)
+	for(i = 0; i < r.n; i++) {
 		bad += !frame_intact(&r.r[i]);
-	tap_ok(r.n > 100 && r.n < 3000 && bad == 0 && !r.disorder,
+		fromwal += strncmp(r.r[i].frame, "data: n=030", 11) == 0 && strcmp(r.r[i].frame, "data: n=03050") < 0;
+	}
+	tap_ok(r.n > 100 && r.n < 3000 + (how == PAGES_WITH_WAL ? 50 : 0) && bad == 0 && !r.disorder,
 	       "%s: %zu intact events restored, none damaged", what, r.n);
+	if(how == PAGES_WITH_WAL)
+		tap_ok(fromwal == 50, "%s: the 50 events only the WAL held are kept (%zu)", what, fromwal);
 	tap_ok(last >= maxseq && since > last && append1(s, "p", NULL, "data: after\n\n", 0, &seq) == 0 &&
 	       seq > maxseq, "%s: ids continue, resumes from before the damage get a gap", what);
 	s->ops->close(s);
 	b2 = find_damaged(path, dmg, sizeof(dmg)) ? slurp(dmg, &len2) : NULL;
 	tap_ok(b2 && len2 == len && !memcmp(b, b2, len), "%s: the damaged file is kept as it was (%s)", what,
 	       b2 ? dmg : "missing");
+	if(how == PAGES_WITH_WAL) {
+		snprintf(dmgwal, sizeof(dmgwal), "%s-wal", dmg);
+		w2 = slurp(dmgwal, &wlen2);
+		tap_ok(w2 && same(w, wlen, w2, wlen2), "%s: its WAL is kept beside it as it was", what);
+	}
 	free(b);
 	free(b2);
+	free(w);
+	free(w2);
 	log_free(&l);
 	log_free(&r);
 }
@@ -1094,8 +1134,9 @@ int main(void)
 	test_refused();
 	test_in_use();
 	test_flipped();
-	damage_and_reopen("trunc.db", "a file truncated to half", 1);
-	damage_and_reopen("pages.db", "pages of the file overwritten", 0);
+	damage_and_reopen("trunc.db", "a file truncated to half", TRUNCATE);
+	damage_and_reopen("pages.db", "pages of the file overwritten", PAGES);
+	damage_and_reopen("walpages.db", "pages overwritten, recent events in the WAL", PAGES_WITH_WAL);
 	test_full();
 	if(!getenv("KEEP"))
 		rm_tree(dir);

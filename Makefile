@@ -159,11 +159,11 @@ SIZES ?= 1000 10000
 BURST_EVENTS ?= 1000
 PUBLISH_SECS ?= 20
 LIMIT ?= 1
-bench: all $(O)/bench/sse-load
+bench: all $(O)/bench/sse-load $(O)/bench/roofline
 	@B=$(B) REPEAT=$(REPEAT) SIZES="$(SIZES)" BURST_EVENTS=$(BURST_EVENTS) \
 		PUBLISH_SECS=$(PUBLISH_SECS) LIMIT=$(LIMIT) bench/run.sh
 
-$(O)/bench/sse-load: bench/sse-load.c
+$(O)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 

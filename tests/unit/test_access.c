@@ -159,14 +159,16 @@ static char *es256(const char *privname, const char *claims)
 static int verify(const struct access_key *k, const char *tok, int64_t now, struct access_token **t)
 {
 	struct access_token *tmp = NULL;
+	const char *sig;
 	int rc;
 
 	err[0] = '\0';
 	rc = access_verify(k, tok, strlen(tok), now, t ? t : &tmp, err, sizeof(err));
 	access_token_free(tmp);
 	/* No error line may carry the token, its signature or the secret. */
-	if(rc && (strstr(err, tok) || strstr(err, strrchr(tok, '.') + (tok[strlen(tok) - 1] != '.')) ||
-	          strstr(err, "0123456789abcdef"))) {
+	sig = strrchr(tok, '.');
+	sig = sig && strlen(sig) > 4 ? sig + 1 : NULL;
+	if(rc && ((*tok && strstr(err, tok)) || (sig && strstr(err, sig)) || strstr(err, "0123456789abcdef"))) {
 		tap_ok(0, "error line leaks the token or the secret: %s", err);
 	}
 	return rc;

@@ -19,7 +19,18 @@
  * A missing "ssed" claim or list grants nothing; a malformed one makes the
  * token invalid. "exp" and "nbf" (numbers, seconds since the epoch) are
  * checked against the caller's clock: valid while nbf <= now < exp. A
- * token without "exp" does not expire.
+ * token without "exp" does not expire. A header or payload naming one
+ * member twice is malformed; so is a header with "crit".
+ *
+ * An HS256 token with standard tools (tests/unit/test_access.c runs this;
+ * the secret is on openssl's command line while it runs):
+ *   b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+ *   h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+ *   p=$(printf '{"exp":%d,"ssed":{"subscribe":["chat.*"]}}' \
+ *       $(($(date +%s) + 3600)) | b64url)
+ *   s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -mac HMAC \
+ *       -macopt key:"$(cat secret)" -binary | b64url)
+ *   echo "$h.$p.$s"
  *
  * Errors: functions that can fail return 0 or a negative enum access_err
  * and fill a caller's err[] with one line. No token, secret or key text

@@ -403,6 +403,22 @@ static void test_refusals(const struct access_key *hk, const struct access_key *
 	tap_ok(verify(ek, tok, NOW, NULL) == ACCESS_ESIG, "ES256 by another EC key is refused");
 	free(tok);
 
+	/* libjwt 1.10.2 signs ES256 with 132 bytes; JOSE says 64. */
+	tok = read_all("ec.key", &len);
+	t2 = sign(JWT_ALG_ES256, tok, len, "{}");
+	free(tok);
+	tap_ok(verify(ek, t2, NOW, NULL) == ACCESS_ESIG && strstr(err, "length"),
+	       "an ES256 signature of the wrong length is refused: %s", err);
+	free(t2);
+
+	/* Two values for one name: refused before anyone reads either. */
+	t2 = unsigned_token("{\"alg\":\"HS256\"}", "{\"exp\":1,\"exp\":9999999999}");
+	tap_ok(verify(hk, t2, NOW, NULL) == ACCESS_EMALFORMED, "a payload with a duplicate name is refused");
+	free(t2);
+	t2 = unsigned_token("{\"alg\":\"HS256\",\"alg\":\"none\"}", "{}");
+	tap_ok(verify(hk, t2, NOW, NULL) == ACCESS_EMALFORMED, "a header with a duplicate name is refused");
+	free(t2);
+
 	/* Malformed. */
 	static const char *const junk[] = {
 		"abc", "a.b", "a.b.c.d", ".b.c", "a..c", "e30.e30.a+b", "e30.e30.a=",
@@ -424,6 +440,30 @@ static void test_refusals(const struct access_key *hk, const struct access_key *
 	tap_ok(verify(hk, t2, NOW, NULL) == ACCESS_EMALFORMED, "a critical header extension is refused");
 	free(t2);
 	free(pem);
+}
+
+/* The man page's recipe: an HS256 token with openssl and the shell alone. */
+static void test_shell_recipe(const struct access_key *k)
+{
+	struct access_token *t = NULL;
+	const char *topic = "chat.1";
+	size_t len, l = 6, refused;
+	char *tok;
+
+	if(sh("b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }; "
+	      "h=$(printf '{\"alg\":\"HS256\",\"typ\":\"JWT\"}' | b64url); "
+	      "p=$(printf '{\"exp\":%d,\"ssed\":{\"subscribe\":[\"chat.*\"]}}' 1700003600 | b64url); "
+	      "s=$(printf '%s.%s' \"$h\" \"$p\" | openssl dgst -sha256 -mac HMAC "
+	      "-macopt key:\"$(cat hmac)\" -binary | b64url); "
+	      "printf '%s.%s.%s' \"$h\" \"$p\" \"$s\" > shell.jwt")) {
+		tap_ok(0, "the shell recipe ran");
+		return;
+	}
+	tok = read_all("shell.jwt", &len);
+	tap_ok(verify(k, tok, NOW, &t) == 0 && t && access_may_subscribe(t, 1, &topic, &l, &refused) == 0 &&
+	       access_token_expiry(t) == 1700003600, "a token made with openssl and the shell verifies: %s", err);
+	access_token_free(t);
+	free(tok);
 }
 
 static void test_reload(const struct access_key *k)
@@ -588,6 +628,7 @@ int main(void)
 	test_grants(hk);
 	test_times(hk);
 	test_refusals(hk, rk, ek);
+	test_shell_recipe(hk);
 	test_reload(hk);
 	test_request();
 	test_origin();

@@ -38,6 +38,10 @@ MHD_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS    = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
 CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS   = $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
+# Signed tokens (access.c) and TLS material (tls.c): libjwt, jansson, GnuTLS.
+JWT_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libjwt-gnutls jansson gnutls 2>/dev/null)
+JWT_LIBS    = $(shell $(PKG_CONFIG) --libs libjwt-gnutls jansson gnutls 2>/dev/null) -lm
+TLS_LIBS    = $(shell $(PKG_CONFIG) --libs gnutls 2>/dev/null)
 need-pkg = @$(PKG_CONFIG) --exists $(1) 2>/dev/null || { \
 	echo "make: error: $(1) not found by $(PKG_CONFIG): install the Debian package $(2)" \
 	     "(or run 'make check' or 'make run', which install it)" >&2; exit 1; }
@@ -83,8 +87,11 @@ $(O)/lib/%.o: lib/%.c | $(DEPS_FIRST)
 
 $(O)/cmd/ssed/%.o: cmd/ssed/%.c | $(DEPS_FIRST)
 	$(call need-pkg,libmicrohttpd,libmicrohttpd-dev)
+	$(call need-pkg,libjwt-gnutls,libjwt-gnutls-dev)
+	$(call need-pkg,jansson,libjansson-dev)
+	$(call need-pkg,gnutls,libgnutls28-dev)
 	@mkdir -p $(@D)
-	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(MHD_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(MHD_CFLAGS) $(JWT_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(O)/cmd/%.o: cmd/%.c | $(DEPS_FIRST)
 	$(call need-pkg,libcurl,libcurl4-openssl-dev)
@@ -97,7 +104,7 @@ $(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
 
 $(B)/ssed: $(call obj,$(SSED_SRC) cmd/common/common.c) $(LIBSSE)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JWT_LIBS) -lpthread
 
 $(B)/sse-pub: $(call obj,$(PUB_SRC)) $(LIBSSE)
 	@mkdir -p $(@D)
@@ -113,6 +120,16 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
 # The hub's test runs the real hub.c, waker thread and all.
 $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
+
+# Tokens are made and signed in the test itself (libjwt, GnuTLS).
+$(O)/tests/test_access: $(O)/tests/unit/test_access.o $(O)/cmd/ssed/access.o $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(JWT_LIBS)
+
+$(O)/tests/unit/test_access.o $(O)/tests/unit/test_tls.o: SSE_CPPFLAGS += $(JWT_CFLAGS) $(MHD_CFLAGS)
+
+# A real libmicrohttpd daemon over TLS, and a GnuTLS client.
+$(O)/tests/test_tls: $(O)/tests/unit/test_tls.o $(O)/cmd/ssed/tls.o $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(TLS_LIBS) -lpthread
 
 # ---- Tests. tests/run.sh runs the suites given and prints the totals.
 # Man-page lint and the install round trip are bats files of their own.

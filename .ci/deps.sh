@@ -4,7 +4,7 @@
 # Uses apt-get, through sudo when not root; does nothing when all are there.
 set -eu
 
-build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev"
+build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjwt-gnutls-dev libjansson-dev libgnutls28-dev"
 check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium"
 bench="$check nginx libnginx-mod-nchan gnuplot-nox"
 

@@ -19,6 +19,7 @@
 #include "common.h"
 #include "fan.h"
 #include "listen.h"
+#include "peer.h"
 #include "ssed.h"
 
 #define RESERVE 256      /* connections kept for publishers and /metrics */
@@ -43,6 +44,8 @@ static const char usage_text[] =
 "      --publish-token-file FILE  publishing over TCP needs this bearer token\n"
 "      --subscribe-token-file FILE  subscribing over TCP needs this bearer token\n"
 "      --timeout SECS             close a connection making no progress (default 60)\n"
+"      --trust-proxy ADDR         -v logs the client address that a proxy at ADDR\n"
+"                                 (or 'unix': on a Unix socket) puts in X-Forwarded-For\n"
 "      --header-timeout SECS      close a connection whose request headers take longer\n"
 "                                 (default 10, 0: no limit)\n"
 "      --conn-memory SIZE         memory per connection for request and reply headers\n"
@@ -63,7 +66,7 @@ enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
-	OPT_PUBLISH_WINDOW
+	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY
 };
 
 /* Sorted by long name. */
@@ -87,6 +90,7 @@ static const struct option long_opts[] = {
 	{ "subscribe-token-file", required_argument, NULL, OPT_SUB_TOKEN },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "trust-proxy", required_argument, NULL, OPT_TRUST_PROXY },
 	{ "unix-socket", required_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
@@ -337,6 +341,11 @@ int main(int argc, char **argv)
 			cfg.publish_window = (size_t)parse_num("--publish-window", optarg, 0, 1000000);
 			break;
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
+		case OPT_TRUST_PROXY:
+			if(!peer_trust_ok(optarg))
+				usage_error("--trust-proxy: '%s' is not an IP address or 'unix'", optarg);
+			cfg.trust_proxy = optarg;
+			break;
 		default:
 			fprintf(stderr, "Try 'ssed --help' for more information.\n");
 			return EXIT_USAGE;

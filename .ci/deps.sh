@@ -6,7 +6,7 @@ set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev"
 check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium systemd nginx caddy"
-bench="$check nginx libnginx-mod-nchan gnuplot-nox"
+bench="$check libnginx-mod-nchan gnuplot-nox"
 deb="$check build-essential debhelper dpkg-dev fakeroot lintian man-db"
 
 case "${1:-build}" in

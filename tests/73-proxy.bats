@@ -155,6 +155,26 @@ proxy_checks() {
 # misses it (one that holds events until its buffer fills never delivers 5
 # small events, and "complete 10" fails first), a busy machine does not.
 
+@test "the proxy configurations time out an idle stream only well after ssed's heartbeat" {
+	# shellcheck disable=SC1091
+	. "$DIST/ssed.default"
+	hb=15
+	[[ "$SSED_OPTS" != *--heartbeat* ]] || hb=$(sed -E 's/.*--heartbeat ([0-9]+).*/\1/' <<<"$SSED_OPTS")
+	# nginx: read and send timeouts in h (or s), at least four heartbeats.
+	for d in proxy_read_timeout proxy_send_timeout; do
+		v=$(sed -nE "s/^[[:space:]]*$d ([0-9]+)([hs]);/\1 \2/p" "$DIST/nginx/ssed.conf")
+		[ -n "$v" ] || { echo "no $d"; false; }
+		set -- $v
+		secs=$1
+		[ "$2" = s ] || secs=$(($1 * 3600))
+		[ "$secs" -ge $((4 * hb)) ] || { echo "$d $secs s"; false; }
+	done
+	# caddy: no read_timeout towards ssed (none by default), and no buffering.
+	! grep -qE '^[[:space:]]*(read_timeout|write_timeout)' "$DIST/caddy/Caddyfile"
+	grep -qE '^[[:space:]]*flush_interval -1$' "$DIST/caddy/Caddyfile"
+	grep -qE '^[[:space:]]*proxy_buffering off;$' "$DIST/nginx/ssed.conf"
+}
+
 # browser_streams EXPECT_OPEN PAGE_URL [SPKI HOST] - tests/js/streams.js, 10
 # EventSources and 5 events; its lines in $output.
 browser_streams() {

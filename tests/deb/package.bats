@@ -51,7 +51,8 @@ dpkg_wait() {
 		./usr/share/man/man7/ssed-deploy.7.gz \
 		./usr/share/bash-completion/completions/ssed ./usr/share/zsh/vendor-completions/_ssed \
 		./usr/share/fish/vendor_completions.d/ssed.fish \
-		./lib/systemd/system/ssed.service ./lib/systemd/system/ssed.socket ./etc/default/ssed; do
+		./lib/systemd/system/ssed.service ./lib/systemd/system/ssed.socket ./etc/default/ssed \
+		./usr/share/doc/ssed/examples/ssed.conf ./usr/share/doc/ssed/examples/Caddyfile; do
 		grep -q " $f\$" <<<"$output" || { echo "missing: $f"; false; }
 	done
 	run dpkg-deb -f "$DEB" Depends

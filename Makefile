@@ -62,10 +62,10 @@ MANPAGES = $(wildcard man/*.1 man/*.7)
 
 # `make check` and `make run` install missing Debian packages before
 # anything is compiled; a plain `make` only names what is missing.
-DEPS_SET = $(if $(filter check% sanitize bench fuzz,$(MAKECMDGOALS)),$(if $(filter bench,$(MAKECMDGOALS)),bench,check),$(if $(filter run,$(MAKECMDGOALS)),build,))
+DEPS_SET = $(if $(filter check-deb deb,$(MAKECMDGOALS)),deb,$(if $(filter check% sanitize bench fuzz,$(MAKECMDGOALS)),$(if $(filter bench,$(MAKECMDGOALS)),bench,check),$(if $(filter run,$(MAKECMDGOALS)),build,)))
 DEPS_FIRST = $(if $(DEPS_SET),deps,)
 
-.PHONY: all check check-unit check-bats check-man check-install run install \
+.PHONY: all check check-unit check-bats check-man check-install check-deb deb run install \
         uninstall clean sanitize fuzz bench deps
 
 all: lib/libsse.a $(PROGS)
@@ -147,6 +147,16 @@ check-man:
 
 check-install: all
 	@B=$(B) BATS=$(BATS) tests/run.sh bats tests/51-install.bats
+
+# The Debian package: built from a copy of the tree, checked with lintian,
+# installed with dpkg -i, run, and purged (tests/deb/package.bats). It installs a
+# package on this machine, so it is not part of `make check`; .ci/run calls it.
+check-deb: $(DEPS_FIRST)
+	@BATS=$(BATS) tests/run.sh bats tests/deb/package.bats
+
+# The package alone, into build/deb/.
+deb: $(DEPS_FIRST)
+	dist/build-deb.sh build/deb
 
 # An AddressSanitizer + UndefinedBehaviorSanitizer build of everything,
 # then the whole suite against it.

@@ -38,6 +38,10 @@ MHD_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS    = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
 CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS   = $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
+# Signed tokens (access.c) and TLS material (tls.c): libjwt, jansson, GnuTLS.
+JWT_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libjwt-gnutls jansson gnutls 2>/dev/null)
+JWT_LIBS    = $(shell $(PKG_CONFIG) --libs libjwt-gnutls jansson gnutls 2>/dev/null) -lm
+TLS_LIBS    = $(shell $(PKG_CONFIG) --libs gnutls 2>/dev/null)
 SQLITE_CFLAGS = $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
 SQLITE_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null)
 need-pkg = @$(PKG_CONFIG) --exists $(1) 2>/dev/null || { \
@@ -61,10 +65,10 @@ MANPAGES = $(wildcard man/*.1 man/*.7)
 
 # `make check` and `make run` install missing Debian packages before
 # anything is compiled; a plain `make` only names what is missing.
-DEPS_SET = $(if $(filter check% sanitize bench fuzz,$(MAKECMDGOALS)),$(if $(filter bench,$(MAKECMDGOALS)),bench,check),$(if $(filter run,$(MAKECMDGOALS)),build,))
+DEPS_SET = $(if $(filter check-deb deb,$(MAKECMDGOALS)),deb,$(if $(filter check% sanitize bench fuzz,$(MAKECMDGOALS)),$(if $(filter bench,$(MAKECMDGOALS)),bench,check),$(if $(filter run,$(MAKECMDGOALS)),build,)))
 DEPS_FIRST = $(if $(DEPS_SET),deps,)
 
-.PHONY: all check check-unit check-bats check-man check-install run install \
+.PHONY: all check check-unit check-bats check-man check-install check-deb deb run install \
         uninstall clean sanitize fuzz bench deps
 
 all: lib/libsse.a $(PROGS)
@@ -86,9 +90,12 @@ $(O)/lib/%.o: lib/%.c | $(DEPS_FIRST)
 
 $(O)/cmd/ssed/%.o: cmd/ssed/%.c | $(DEPS_FIRST)
 	$(call need-pkg,libmicrohttpd,libmicrohttpd-dev)
+	$(call need-pkg,libjwt-gnutls,libjwt-gnutls-dev)
+	$(call need-pkg,jansson,libjansson-dev)
+	$(call need-pkg,gnutls,libgnutls28-dev)
 	$(call need-pkg,sqlite3,libsqlite3-dev)
 	@mkdir -p $(@D)
-	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(MHD_CFLAGS) $(JWT_CFLAGS) $(SQLITE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(O)/cmd/%.o: cmd/%.c | $(DEPS_FIRST)
 	$(call need-pkg,libcurl,libcurl4-openssl-dev)
@@ -101,7 +108,7 @@ $(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
 
 $(B)/ssed: $(call obj,$(SSED_SRC) cmd/common/common.c) $(LIBSSE)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(SQLITE_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JWT_LIBS) $(SQLITE_LIBS) -lpthread
 
 $(B)/sse-pub: $(call obj,$(PUB_SRC)) $(LIBSSE)
 	@mkdir -p $(@D)
@@ -117,6 +124,16 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
 # The hub's test runs the real hub.c, waker thread and all.
 $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
+
+# Tokens are made and signed in the test itself (libjwt, GnuTLS).
+$(O)/tests/test_access: $(O)/tests/unit/test_access.o $(O)/cmd/ssed/access.o $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(JWT_LIBS)
+
+$(O)/tests/unit/test_access.o $(O)/tests/unit/test_tls.o: SSE_CPPFLAGS += $(JWT_CFLAGS) $(MHD_CFLAGS)
+
+# A real libmicrohttpd daemon over TLS, and a GnuTLS client.
+$(O)/tests/test_tls: $(O)/tests/unit/test_tls.o $(O)/cmd/ssed/tls.o $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(TLS_LIBS) -lpthread
 
 # The durable store's test runs the backend alone, with a fake sink.
 $(O)/tests/test_store_sqlite: $(O)/tests/unit/test_store_sqlite.o $(call obj,$(STORE_SQLITE_SRC)) $(LIBSSE)
@@ -138,6 +155,16 @@ check-man:
 
 check-install: all
 	@B=$(B) BATS=$(BATS) tests/run.sh bats tests/51-install.bats
+
+# The Debian package: built from a copy of the tree, checked with lintian,
+# installed with dpkg -i, run, and purged (tests/deb/package.bats). It installs a
+# package on this machine, so it is not part of `make check`; .ci/run calls it.
+check-deb: $(DEPS_FIRST)
+	@BATS=$(BATS) tests/run.sh bats tests/deb/package.bats
+
+# The package alone, into build/deb/.
+deb: $(DEPS_FIRST)
+	dist/build-deb.sh build/deb
 
 # An AddressSanitizer + UndefinedBehaviorSanitizer build of everything,
 # then the whole suite against it.
@@ -167,15 +194,15 @@ SIZES ?= 1000 10000
 BURST_EVENTS ?= 1000
 PUBLISH_SECS ?= 20
 LIMIT ?= 1
-bench: all $(O)/bench/sse-load $(O)/bench/store-bench
+bench: all $(O)/bench/sse-load $(O)/bench/roofline $(O)/bench/store-bench
 	@B=$(B) REPEAT=$(REPEAT) SIZES="$(SIZES)" BURST_EVENTS=$(BURST_EVENTS) \
 		PUBLISH_SECS=$(PUBLISH_SECS) LIMIT=$(LIMIT) bench/run.sh
 
-$(O)/bench/sse-load: bench/sse-load.c
+$(O)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-# The durable store alone, through its interface (run by hand, see its --help).
+# The durable store alone, through its interface (run by hand; bench/README.md).
 $(O)/bench/store-bench: bench/store-bench.c $(call obj,$(STORE_SQLITE_SRC))
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(SQLITE_LIBS) -lpthread

@@ -1,18 +1,20 @@
 #!/bin/sh
 # .ci/deps.sh - install the Debian packages ssed needs, only those missing.
-# usage: .ci/deps.sh build|check|bench
+# usage: .ci/deps.sh build|check|bench|deb
 # Uses apt-get, through sudo when not root; does nothing when all are there.
 set -eu
 
-build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev"
-check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium"
-bench="$check nginx libnginx-mod-nchan gnuplot-nox"
+build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjwt-gnutls-dev libjansson-dev libgnutls28-dev libsqlite3-dev"
+check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium systemd nginx caddy"
+bench="$check libnginx-mod-nchan gnuplot-nox"
+deb="$check build-essential debhelper dpkg-dev fakeroot lintian man-db"
 
 case "${1:-build}" in
 build) want=$build ;;
 check) want=$check ;;
 bench) want=$bench ;;
-*) echo "deps.sh: error: unknown set '$1' (build, check or bench)" >&2; exit 1 ;;
+deb) want=$deb ;;
+*) echo "deps.sh: error: unknown set '$1' (build, check, bench or deb)" >&2; exit 1 ;;
 esac
 
 missing=

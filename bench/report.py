@@ -54,10 +54,11 @@ TITLES = {
     "pass_10000": "One event at a time: 10,000 subscribers, 20 events at 2/s",
     "limit": "As many idle subscribers as ssed's open-file limit allows, then one more and a publish",
     "one_sub": "One subscriber, 100,000 events as fast as possible",
+    "one_req": "One request per event: one subscriber, 100,000 POSTs over one connection, and the server's CPU for them",
     "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",
 }
 
-print("# Benchmark results: ssed and nchan side by side\n")
+print("# Benchmark results: ssed, nchan and the roofline side by side\n")
 print("Made by `make bench` (bench/run.sh): both servers on loopback, the same load client "
       "(`build/bench/sse-load`), alternating, " + repeat + " rounds; each figure is the median of "
       "the rounds. The machine is shared and noisy: compare the ratios of one run, not absolute "
@@ -85,6 +86,10 @@ print("- load: `sse-load sub` holds the streams (from 127.0.0.1–127.0.0.20, ov
       "all out by then (`events_published` says how many went; the subscribers are told the count, "
       "so `lost` stays exact); in the one-subscriber scenario ssed takes its streamed publish "
       "(`sse-load stream`), nchan one POST per event")
+print("- roofline: `bench/roofline.c`, one thread and one epoll, a shared framed log per topic, "
+      "one send per subscriber per wake and nothing else (no history limit, heartbeats, resume or "
+      "limits): the cost of the sends themselves; in the one-subscriber scenario it takes one POST "
+      "per event")
 print("- `one_more_status` and `publish_status` are HTTP statuses (the medians of three equal "
       "values); no ratio is taken of them\n")
 
@@ -103,15 +108,16 @@ for s in scens:
             servers.append(srv)
         if m not in metrics:
             metrics.append(m)
-    ref = "nchan" if "nchan" in servers else None
-    cols = servers + (["ssed / nchan"] if ref and "ssed" in servers else [])
+    refs = [r for r in ("nchan", "roofline") if r in servers and "ssed" in servers]
+    cols = servers + [f"ssed / {r}" for r in refs]
     print("| metric | " + " | ".join(cols) + " |")
     print("| --- |" + " --- |" * len(cols))
     for m in metrics:
         row = [fmt(med.get((s, srv, m))) for srv in servers]
-        if m.endswith("_status") or m == "streams_held":
-            row.append("—") if ref and "ssed" in servers else None
-        elif ref and "ssed" in servers:
+        for ref in refs:
+            if m.endswith("_status") or m == "streams_held":
+                row.append("—")
+                continue
             a, b = med.get((s, "ssed", m)), med.get((s, ref, m))
             row.append(f"{a / b:.2f}" if a is not None and b else "—")
         print(f"| {m} | " + " | ".join(row) + " |")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/run.sh - ssed and nchan side by side on loopback, same load, same
-# knobs; every scenario alternates the two servers REPEAT times and the
-# medians go to bench/RESULTS.md (with bench/results.png when gnuplot is
-# there). Every step has a time limit.
+# bench/run.sh - ssed, nchan and the roofline (bench/roofline.c, the least
+# an SSE server can do) side by side on loopback, same load, same knobs;
+# every scenario alternates the servers REPEAT times and the medians go to
+# bench/RESULTS.md (with bench/results.png when gnuplot is there). Every
+# step has a time limit.
 #
 # Environment: REPEAT (default 3), SIZES (default "1000 10000"),
 # BURST_EVENTS (default 1000), PUBLISH_SECS (default 20: a publish phase
@@ -18,6 +19,7 @@ PUBLISH_SECS=${PUBLISH_SECS:-20}
 LIMIT=${LIMIT:-1}
 HISTORY=2000
 LOAD=build/bench/sse-load
+ROOF=build/bench/roofline
 out=bench/out
 raw=$out/raw.txt
 mkdir -p "$out"
@@ -63,6 +65,16 @@ start_server() {
 			done
 		done
 		PUB=/pub
+		;;
+	roofline)
+		"$ROOF" 0 >"$out/roofline.out" 2>&1 &
+		SPID=$!
+		for _ in $(seq 1 250); do
+			PORT=$(awk '/^listening on/ { print $3 }' "$out/roofline.out")
+			[ -n "$PORT" ] && break
+			sleep 0.02
+		done
+		PUB=/events
 		;;
 	esac
 }
@@ -179,6 +191,24 @@ one_sub() {  # one_sub KIND: ssed streams its publish, nchan takes one POST each
 	stop_server
 }
 
+one_req() {  # one_req KIND: one POST per event, one subscriber, and the server's CPU for them
+	local kind=$1 lp t0 t1
+	start_server "$kind"
+	timeout 120 "$LOAD" sub 127.0.0.1 "$PORT" /events/req 1 100000 110 >"$out/req.out" &
+	lp=$!
+	wait_ready "$out/req.out"
+	t0=$(cpu_ticks)
+	timeout 110 "$LOAD" pub 127.0.0.1 "$PORT" "$PUB/req" 100000 >"$out/pub.out" ||
+		kill "$lp" 2>/dev/null
+	wait "$lp"
+	t1=$(cpu_ticks)
+	set -- $(tail -1 "$out/req.out")
+	record one_req "$kind" events_per_s "${8:-0}"
+	record one_req "$kind" lost "${4:-0}"
+	record one_req "$kind" server_cpu_s "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+	stop_server
+}
+
 pipe() {  # ssed only: seq | sse-pub | sse-cat, against one curl per line
 	local cp s e ok pipe_ns
 	"$B/ssed" -q -l 127.0.0.1:0 --history 1000000 --history-bytes 256M 2>/dev/null &
@@ -218,8 +248,8 @@ nchan_pipe() {  # nchan's best publish path: POSTs over one keep-alive connectio
 # ---- the run
 echo "# $(uname -sr), $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 }') GiB; ssed $("$B/ssed" --version | cut -d' ' -f2-)"
 [ "$have_nchan" = 1 ] || echo "# nchan is not installed (nginx + libnginx-mod-nchan): ssed alone"
-kinds="ssed"
-[ "$have_nchan" = 1 ] && kinds="ssed nchan"
+kinds="ssed roofline"
+[ "$have_nchan" = 1 ] && kinds="ssed nchan roofline"
 pass_n=$(printf '%s\n' $SIZES | sort -n | tail -1)
 for r in $(seq 1 "$REPEAT"); do
 	echo "# round $r of $REPEAT"
@@ -234,9 +264,10 @@ for r in $(seq 1 "$REPEAT"); do
 	if [ "$LIMIT" = 1 ]; then
 		[ -n "${limit_n:-}" ] || limit_n=$(ssed_limit)
 		echo "# ssed's open-file limit: $(ulimit -Hn), so $limit_n streams"
-		for k in $kinds; do limit "$k" "$limit_n"; done
+		for k in $kinds; do [ "$k" = roofline ] || limit "$k" "$limit_n"; done
 	fi
 	for k in $kinds; do one_sub "$k"; done
+	for k in $kinds; do one_req "$k"; done
 	pipe
 	[ "$have_nchan" = 1 ] && nchan_pipe
 done

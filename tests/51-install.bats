@@ -9,6 +9,7 @@ load test_helper
 	make -s -C "$top" install DESTDIR="$d" PREFIX=/usr O="${O:-build}" B="${B:-bin}" >/dev/null
 	for f in bin/ssed bin/sse-pub bin/sse-cat \
 		share/man/man1/ssed.1 share/man/man1/sse-pub.1 share/man/man1/sse-cat.1 \
+		share/man/man7/ssed-deploy.7 \
 		share/bash-completion/completions/ssed share/bash-completion/completions/sse-pub \
 		share/bash-completion/completions/sse-cat \
 		share/zsh/site-functions/_ssed share/zsh/site-functions/_sse-pub \
@@ -19,7 +20,7 @@ load test_helper
 	done
 	[ -x "$d/usr/bin/ssed" ]
 	"$d/usr/bin/ssed" --version
-	[ "$(find "$d" -type f | wc -l)" -eq 15 ]
+	[ "$(find "$d" -type f | wc -l)" -eq 16 ]
 	make -s -C "$top" uninstall DESTDIR="$d" PREFIX=/usr >/dev/null
 	run find "$d" -type f
 	[ -z "$output" ]

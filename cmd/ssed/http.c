@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include "fan.h"
+#include "peer.h"
 #include "ssed.h"
 
 enum req_kind { REQ_PUB_ONE, REQ_PUB_STREAM, REQ_FAILED, REQ_DONE };
@@ -762,8 +763,12 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 			return pub_data(r, upload, upload_size);
 		return pub_end(r);
 	}
-	if(msg_verbose)
-		notef("%s %s", method, url);
+	if(msg_verbose) {
+		char who[PEER_NAME_MAX];
+
+		peer_name(c, x->cfg->trust_proxy, who, sizeof(who));
+		notef("%s %s from %s", method, url, who);
+	}
 
 	if(!strcmp(url, "/")) {
 		if(get || head)

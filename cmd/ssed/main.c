@@ -1,21 +1,15 @@
 /*
- * ssed - the Server-Sent Events broker: options, listeners, start-up,
- * signals and the shutdown order.
+ * ssed - the Server-Sent Events broker: options, start-up, signals and the
+ * shutdown order. The listening sockets are listen.c's.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -24,9 +18,10 @@
 
 #include "common.h"
 #include "fan.h"
+#include "listen.h"
+#include "peer.h"
 #include "ssed.h"
 
-#define MAX_LISTENERS 16
 #define RESERVE 256      /* connections kept for publishers and /metrics */
 #define SPARE_FDS 64     /* epoll, eventfds, listeners, files */
 
@@ -49,6 +44,8 @@ static const char usage_text[] =
 "      --publish-token-file FILE  publishing over TCP needs this bearer token\n"
 "      --subscribe-token-file FILE  subscribing over TCP needs this bearer token\n"
 "      --timeout SECS             close a connection making no progress (default 60)\n"
+"      --trust-proxy ADDR         -v logs the client address that a proxy at ADDR\n"
+"                                 (or 'unix': on a Unix socket) puts in X-Forwarded-For\n"
 "      --header-timeout SECS      close a connection whose request headers take longer\n"
 "                                 (default 10, 0: no limit)\n"
 "      --conn-memory SIZE         memory per connection for request and reply headers\n"
@@ -69,7 +66,7 @@ enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
-	OPT_PUBLISH_WINDOW
+	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY
 };
 
 /* Sorted by long name. */
@@ -93,25 +90,12 @@ static const struct option long_opts[] = {
 	{ "subscribe-token-file", required_argument, NULL, OPT_SUB_TOKEN },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "trust-proxy", required_argument, NULL, OPT_TRUST_PROXY },
 	{ "unix-socket", required_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
-
-struct listener {
-	const char *spec;
-	int fd;
-	int is_unix;
-	int v6;
-	char shown[160];          /* how the start-up line names it */
-	struct MHD_Daemon *d;
-	struct http_ctx ctx;
-};
-
-static struct listener listeners[MAX_LISTENERS];
-static size_t nlisteners;
-static const char *unix_path;
 
 /* ---- the ticker: heartbeats, the header deadline, memory trimming */
 
@@ -233,127 +217,6 @@ static char *read_token(const char *opt, const char *path)
 	return strdup(buf);
 }
 
-static void add_listener(const char *spec, int is_unix)
-{
-	if(nlisteners == MAX_LISTENERS)
-		usage_error("at most %d listeners", MAX_LISTENERS);
-	listeners[nlisteners].spec = spec;
-	listeners[nlisteners].is_unix = is_unix;
-	listeners[nlisteners].fd = -1;
-	nlisteners++;
-}
-
-/* ---- sockets */
-
-static int open_tcp(struct listener *l)
-{
-	char host[128] = "127.0.0.1", port[16], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
-	const char *spec = l->spec, *colon;
-	struct addrinfo hints, *res, *ai;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd = -1, one = 1, rc;
-	char *end;
-	long p;
-
-	if(spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-
-		if(!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
-			usage_error("--listen: '%s' is not [ADDR]:PORT", spec);
-		memcpy(host, spec + 1, (size_t)(close - spec - 1));
-		host[close - spec - 1] = '\0';
-		colon = close + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if(colon) {
-			if((size_t)(colon - spec) >= sizeof(host))
-				usage_error("--listen: address too long in '%s'", spec);
-			memcpy(host, spec, (size_t)(colon - spec));
-			host[colon - spec] = '\0';
-			if(!host[0])
-				strcpy(host, "127.0.0.1");
-		}
-	}
-	snprintf(port, sizeof(port), "%s", colon ? colon + 1 : spec);
-	errno = 0;
-	p = strtol(port, &end, 10);
-	if(!port[0] || *end || p < 0 || p > 65535)
-		usage_error("--listen: '%s' has no port from 0 to 65535", spec);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if(rc) {
-		errorf("cannot listen on %s: %s", spec, gai_strerror(rc));
-		return -1;
-	}
-	errno = 0;
-	for(ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if(fd < 0)
-			continue;
-		/* A restarted ssed binds its port again at once. */
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if(bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
-			l->v6 = ai->ai_family == AF_INET6;
-			break;
-		}
-		rc = errno;
-		close(fd);
-		fd = -1;
-		errno = rc;
-	}
-	freeaddrinfo(res);
-	if(fd < 0) {
-		errorf("cannot listen on %s: %s", spec, strerror(errno ? errno : EADDRNOTAVAIL));
-		return -1;
-	}
-	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
-		    NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(l->shown, sizeof(l->shown), l->v6 ? "http://[%s]:%s" : "http://%s:%s", hbuf, pbuf);
-	l->fd = fd;
-	return 0;
-}
-
-static int open_unix(struct listener *l)
-{
-	struct sockaddr_un sa;
-	struct stat st;
-	int fd;
-
-	if(strlen(l->spec) >= sizeof(sa.sun_path)) {
-		errorf("cannot listen on %s: path too long", l->spec);
-		return -1;
-	}
-	if(lstat(l->spec, &st) == 0) {
-		if(!S_ISSOCK(st.st_mode)) {
-			errorf("cannot listen on %s: exists and is not a socket", l->spec);
-			return -1;
-		}
-		unlink(l->spec);  /* stale, from an ssed that did not stop cleanly */
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if(fd < 0) {
-		errorf("cannot listen on %s: %s", l->spec, strerror(errno));
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	strcpy(sa.sun_path, l->spec);
-	if(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096)) {
-		errorf("cannot listen on %s: %s", l->spec, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	snprintf(l->shown, sizeof(l->shown), "unix:%s", l->spec);
-	unix_path = l->spec;
-	l->fd = fd;
-	return 0;
-}
-
 static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_config *cfg)
 {
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -419,6 +282,7 @@ int main(int argc, char **argv)
 		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
 		.conn_memory = 6144, .publish_window = 32,
 	};
+	struct listen_set ls = { .n = 0 };
 	struct hub_config hc;
 	struct tick_arg tick;
 	pthread_t tick_thread;
@@ -440,8 +304,8 @@ int main(int argc, char **argv)
 			printf("ssed %s (libsse %s, libmicrohttpd %s)\n", SSE_VERSION, SSE_VERSION,
 			       MHD_get_version());
 			return 0;
-		case 'l': add_listener(optarg, 0); break;
-		case 'u': add_listener(optarg, 1); break;
+		case 'l': listen_add(&ls, optarg, 0); break;
+		case 'u': listen_add(&ls, optarg, 1); break;
 		case 'q': msg_quiet = 1; break;
 		case 'v': msg_verbose++; break;
 		case OPT_HISTORY: cfg.history = (size_t)parse_num("--history", optarg, 0, 10000000); break;
@@ -477,6 +341,11 @@ int main(int argc, char **argv)
 			cfg.publish_window = (size_t)parse_num("--publish-window", optarg, 0, 1000000);
 			break;
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
+		case OPT_TRUST_PROXY:
+			if(!peer_trust_ok(optarg))
+				usage_error("--trust-proxy: '%s' is not an IP address or 'unix'", optarg);
+			cfg.trust_proxy = optarg;
+			break;
 		default:
 			fprintf(stderr, "Try 'ssed --help' for more information.\n");
 			return EXIT_USAGE;
@@ -486,8 +355,6 @@ int main(int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if(msg_quiet)
 		msg_verbose = 0;
-	if(!nlisteners)  /* a Unix socket alone is fine */
-		add_listener("127.0.0.1:8080", 0);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if(ncpu < 1)
 		ncpu = 1;
@@ -527,11 +394,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fan_started = 1;
-	for(i = 0; i < nlisteners; i++)
-		if((listeners[i].is_unix ? open_unix : open_tcp)(&listeners[i]))
-			goto out;
-	for(i = 0; i < nlisteners; i++)
-		if(start_daemon(&listeners[i], hub, &cfg))
+	if(listen_open(&ls))
+		goto out;
+	for(i = 0; i < ls.n; i++)
+		if(start_daemon(&ls.l[i], hub, &cfg))
 			goto out;
 	tick.hub = hub;
 	tick.heartbeat = cfg.heartbeat;
@@ -541,8 +407,8 @@ int main(int argc, char **argv)
 	else
 		warnf("no ticker thread: no heartbeats and no header deadline");
 	if(!msg_quiet) {
-		for(i = 0; i < nlisteners; i++)
-			fprintf(stderr, "ssed: listening on %s\n", listeners[i].shown);
+		for(i = 0; i < ls.n; i++)
+			fprintf(stderr, "ssed: listening on %s\n", ls.l[i].shown);
 	}
 
 	do
@@ -555,9 +421,9 @@ int main(int argc, char **argv)
 out:
 	/* Stop accepting, end every stream, and only then stop the daemons:
 	 * libmicrohttpd aborts when stopped with a suspended connection. */
-	for(i = 0; i < nlisteners; i++)
-		if(listeners[i].d)
-			MHD_quiesce_daemon(listeners[i].d);
+	for(i = 0; i < ls.n; i++)
+		if(ls.l[i].d)
+			MHD_quiesce_daemon(ls.l[i].d);
 	if(hub) {
 		hub_close(hub);
 		if(fan_started)
@@ -575,14 +441,10 @@ out:
 		pthread_mutex_unlock(&tick_mu);
 		pthread_join(tick_thread, NULL);
 	}
-	for(i = 0; i < nlisteners; i++) {
-		if(listeners[i].d)
-			MHD_stop_daemon(listeners[i].d);
-		if(listeners[i].fd >= 0)
-			close(listeners[i].fd);
-	}
-	if(unix_path)
-		unlink(unix_path);
+	for(i = 0; i < ls.n; i++)
+		if(ls.l[i].d)
+			MHD_stop_daemon(ls.l[i].d);
+	listen_close(&ls);
 	hub_free(hub);
 	free(cfg.publish_token);
 	free(cfg.subscribe_token);

@@ -27,6 +27,7 @@ struct ssed_config {
 	const char *cors;          /* NULL: no CORS headers */
 	char *publish_token;       /* NULL: publishing is open */
 	char *subscribe_token;     /* NULL: subscribing is open */
+	const char *trust_proxy;   /* whose X-Forwarded-For the log believes; NULL: no one's */
 };
 
 /* One per libmicrohttpd daemon: its listener's kind and the shared state. */

@@ -4,7 +4,8 @@
  * assignment and order, group commit, restore after a close and after a
  * kill -9, the clock going back, retention, a bounded file, refused files,
  * damaged files and a full disk. Every store lives in a fresh temporary
- * directory that is removed at the end.
+ * directory that is removed at the end (KEEP=1 in the environment keeps
+ * it, to look at the files).
  */
 #include <dirent.h>
 #include <errno.h>

@@ -17,7 +17,9 @@
 
 #include "common.h"
 #include "fan.h"
+#include "guard.h"
 #include "ssed.h"
+#include "token.h"
 
 enum req_kind { REQ_PUB_ONE, REQ_PUB_STREAM, REQ_FAILED, REQ_DONE };
 
@@ -136,38 +138,29 @@ static enum MHD_Result preflight(struct http_ctx *x, struct MHD_Connection *c, c
 
 /* ---- small helpers */
 
-/* Compare in time that depends only on the lengths. */
-static int token_eq(const char *a, size_t alen, const char *b)
-{
-	size_t blen = strlen(b), i;
-	unsigned char d = (unsigned char)(alen != blen);
-
-	for(i = 0; i < alen; i++)
-		d |= (unsigned char)(a[i] ^ b[i < blen ? i : 0]);
-	return d == 0 && blen > 0;
-}
-
 /*
  * auth - 0 when the request may go on; otherwise a 401 or 403 is queued
  * and *rc holds the handler's answer. query_key also accepts the token in
  * the query (EventSource cannot set headers).
  */
-static int auth(struct http_ctx *x, struct MHD_Connection *c, const char *token,
+static int auth(struct http_ctx *x, struct MHD_Connection *c, enum token_kind kind,
 		const char *query_key, enum MHD_Result *rc)
 {
 	const char *h, *q = NULL;
+	size_t qlen = 0;
 
-	if(!token || x->is_unix)
+	if(x->is_unix || !tokens_needed(x->cfg->tokens, kind))
 		return 0;
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if(query_key)
-		q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, query_key);
+	if(query_key && MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, query_key,
+						      strlen(query_key), &q, &qlen) != MHD_YES)
+		q = NULL;
 	if(h && !strncasecmp(h, "Bearer ", 7)) {
 		h += 7;
-		if(token_eq(h, strlen(h), token))
+		if(tokens_check(x->cfg->tokens, kind, h, strlen(h)))
 			return 0;
 	} else if(q) {
-		if(token_eq(q, strlen(q), token))
+		if(tokens_check(x->cfg->tokens, kind, q, qlen))
 			return 0;
 		h = q;
 	} else {
@@ -178,6 +171,28 @@ static int auth(struct http_ctx *x, struct MHD_Connection *c, const char *token,
 			    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	else
 		*rc = reply(x, c, MHD_HTTP_FORBIDDEN, "wrong token", NULL, NULL);
+	return -1;
+}
+
+/* Topic names hub.c takes, less "." and "..": proxies and clients read
+ * /events/. and /events/.. as paths, not as names. */
+static int topic_ok(const char *name, size_t len)
+{
+	if((len == 1 || len == 2) && name[0] == '.' && name[len - 1] == '.')
+		return 0;
+	return hub_topic_ok(name, len);
+}
+
+/*
+ * cross_site - 0 when a publishing request may go on; otherwise a 403 is
+ * queued and *rc holds the handler's answer.
+ */
+static int cross_site(struct http_ctx *x, struct MHD_Connection *c, enum MHD_Result *rc)
+{
+	if(guard_origin(c, x->cfg) == 0)
+		return 0;
+	*rc = reply(x, c, MHD_HTTP_FORBIDDEN,
+		    "publishing from another origin needs --cors", NULL, NULL);
 	return -1;
 }
 
@@ -353,7 +368,7 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 	struct req *r;
 	size_t n;
 
-	if(auth(x, c, x->cfg->publish_token, NULL, &rc))
+	if(auth(x, c, TOKEN_PUBLISH, NULL, &rc) || cross_site(x, c, &rc))
 		return rc;
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -409,7 +424,7 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 	return MHD_YES;
 }
 
-static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
+static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c, int post)
 {
 	struct sse_event e;
 	char id[HUB_ID_MAX + 1];
@@ -418,7 +433,8 @@ static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
 	size_t n;
 	int hrc;
 
-	if(auth(x, c, x->cfg->publish_token, NULL, &rc))
+	/* GET stays open to any page: the classic example's endpoint. */
+	if(auth(x, c, TOKEN_PUBLISH, NULL, &rc) || (post && cross_site(x, c, &rc)))
 		return rc;
 	msg = query_n(c, "msg", &n);
 	if(!msg)
@@ -484,7 +500,7 @@ static void add_topic(struct topics *t, const char *name, size_t len)
 {
 	size_t i;
 
-	if(!hub_topic_ok(name, len)) {
+	if(!topic_ok(name, len)) {
 		t->bad = t->bad ? t->bad : 1;
 		return;
 	}
@@ -518,7 +534,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	enum MHD_Result rc;
 	int err = 0;
 
-	if(auth(x, c, x->cfg->subscribe_token, "access_token", &rc))
+	if(auth(x, c, TOKEN_SUBSCRIBE, "access_token", &rc))
 		return rc;
 	memset(&t, 0, sizeof(t));
 	if(path_topic)
@@ -531,7 +547,10 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 		return reply(x, c, MHD_HTTP_BAD_REQUEST, "too many topics (at most 32)", NULL, NULL);
 	if(t.n == 0)
 		add_topic(&t, "default", 7);
+	/* An empty Last-Event-ID is no header: browsers never send one. */
 	last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+	if(last && !last[0])
+		last = NULL;
 	if(!last)
 		last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last_event_id");
 	if(!last)
@@ -579,9 +598,12 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 {
 	struct hub_stats st;
 	struct MHD_Response *r;
+	enum MHD_Result rc;
 	char *text;
 	int n;
 
+	if(auth(x, c, TOKEN_METRICS, NULL, &rc))
+		return rc;
 	hub_stats(x->hub, &st);
 	n = asprintf(&text,
 		"# HELP ssed_subscribers Open event streams.\n"
@@ -745,6 +767,38 @@ static int is(const char *method, const char *m)
 	return !strcmp(method, m);
 }
 
+/*
+ * refuse - the first call of a request that must not go on: checks that
+ * need nothing but the request. 0 when it may go on; otherwise *rc holds
+ * the handler's answer. Framing and NUL faults close the connection: what
+ * follows on it cannot be trusted to be a next request.
+ */
+static int refuse(struct http_ctx *x, struct MHD_Connection *c, const char *method,
+		  const char *version, void **req_cls, enum MHD_Result *rc)
+{
+	enum guard_verdict v = guard_uri_verdict(*req_cls);
+	const char *why;
+
+	*req_cls = NULL;
+	if(v == GUARD_TOO_BIG)
+		why = "query too long for --conn-memory";
+	else if(v == GUARD_NUL || guard_nul(c, method, version))
+		why = "NUL byte in the request";
+	else
+		why = guard_framing(c);
+	if(why) {
+		*rc = reply(x, c, v == GUARD_TOO_BIG ? MHD_HTTP_URI_TOO_LONG : MHD_HTTP_BAD_REQUEST,
+			    why, MHD_HTTP_HEADER_CONNECTION, "close");
+		return -1;
+	}
+	if(!x->is_unix && guard_host(c, x->cfg)) {
+		*rc = reply(x, c, MHD_HTTP_MISDIRECTED_REQUEST,
+			    "this ssed serves loopback names only (see --allow-host)", NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *url,
 			     const char *method, const char *version,
 			     const char *upload, size_t *upload_size, void **req_cls)
@@ -753,17 +807,24 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 	struct req *r = *req_cls;
 	int get = is(method, "GET"), head = is(method, "HEAD");
 	const char *topic = NULL;
+	enum MHD_Result rc;
 	size_t tlen = 0;
 
-	if(!r && !*upload_size)
-		track_wait(c, 0);  /* the request is all here: no deadline now */
-	if(r) {  /* a publish's body, or its end */
+	if(guard_uri_verdict(r) == GUARD_OK && r) {  /* a publish's body, or its end */
 		if(*upload_size)
 			return pub_data(r, upload, upload_size);
 		return pub_end(r);
 	}
-	if(msg_verbose)
-		notef("%s %s", method, url);
+	if(!*upload_size)
+		track_wait(c, 0);  /* the request is all here: no deadline now */
+	if(msg_verbose) {
+		char line[1024];
+
+		guard_escape(line, sizeof(line), url);
+		notef("%s %s", method, line);
+	}
+	if(refuse(x, c, method, version, req_cls, &rc))
+		return rc;
 
 	if(!strcmp(url, "/")) {
 		if(get || head)
@@ -776,7 +837,7 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 		if(url[7] == '/') {
 			topic = url + 8;
 			tlen = strlen(topic);
-			if(!hub_topic_ok(topic, tlen))
+			if(!topic_ok(topic, tlen))
 				return reply(x, c, MHD_HTTP_BAD_REQUEST,
 					     "bad topic: 1 to 128 of A-Z a-z 0-9 . _ ~ -", NULL, NULL);
 		}
@@ -789,9 +850,9 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 			return preflight(x, c, "GET, HEAD, POST, OPTIONS");
 		return method_not_allowed(x, c, "GET, HEAD, POST, OPTIONS");
 	}
-	if(!strcmp(url, "/broadcast")) {
+	if(!strcmp(url, "/broadcast") && !x->cfg->no_broadcast) {
 		if(get || is(method, "POST"))
-			return broadcast(x, c);
+			return broadcast(x, c, !get);
 		if(is(method, "OPTIONS"))
 			return preflight(x, c, "GET, POST, OPTIONS");
 		return method_not_allowed(x, c, "GET, POST, OPTIONS");
@@ -813,14 +874,15 @@ void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
 	(void)cls;
 	(void)toe;
-	req_free(*req_cls);
+	if(guard_uri_verdict(*req_cls) == GUARD_OK)
+		req_free(*req_cls);
 	*req_cls = NULL;
 	track_wait(c, 1);  /* the next request on this connection starts now */
 }
 
 void http_log(void *cls, const char *fmt, va_list ap)
 {
-	char line[512];
+	char line[512], safe[1536];
 	size_t n;
 
 	/* libmicrohttpd speaks per connection (a dead client, a bad request):
@@ -832,5 +894,6 @@ void http_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while(n && line[n - 1] == '\n')
 		line[--n] = '\0';
-	notef("libmicrohttpd: %s", line);
+	guard_escape(safe, sizeof(safe), line);
+	notef("libmicrohttpd: %s", safe);
 }

@@ -279,3 +279,48 @@ hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 	[ "$output" = 404 ]
 	metric_is ssed_events_published_total 0
 }
+
+# ---- the header deadline measures the client, not ssed
+
+@test "requests that arrived while ssed could not run are served, not cut by the header deadline" {
+	# The many-stream tests lost streams now and then before their first
+	# byte: the deadline counted from accept, so a request that had
+	# arrived but waited for a busy ssed was cut as if its client were slow.
+	start_ssed --header-timeout 1
+	fifo=$BATS_TEST_TMPDIR/go
+	mkfifo "$fifo"
+	python3 - "$PORT" "$fifo" >"$BATS_TEST_TMPDIR/out" <<'PY' &
+import socket, sys, time
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(200)]
+print("connected", flush=True)
+open(sys.argv[2]).read()           # ssed is stopped now
+for s in socks:
+    s.sendall(b"GET /events/t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+print("sent", flush=True)
+opened = 0
+for s in socks:
+    s.settimeout(10)
+    data = b""
+    try:
+        while b": ssed" not in data:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+    except socket.timeout:
+        pass
+    opened += b": ssed" in data
+print("opened", opened, flush=True)
+PY
+	PIDS+=($!)
+	wait_for grep -q connected "$BATS_TEST_TMPDIR/out"
+	wait_for test "$(ls /proc/$SSED_PID/fd | wc -l)" -ge 200
+	kill -STOP "$SSED_PID"
+	echo go >"$fifo"
+	wait_for grep -q sent "$BATS_TEST_TMPDIR/out"
+	sleep 2.5  # past the deadline, with ssed stopped
+	kill -CONT "$SSED_PID"
+	WAIT_SECS=20 wait_for grep -q opened "$BATS_TEST_TMPDIR/out"
+	cat "$BATS_TEST_TMPDIR/out"
+	grep -qx 'opened 200' "$BATS_TEST_TMPDIR/out"
+}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -663,6 +664,7 @@ struct track {
 	int fd;
 	double since;              /* when it began to wait for a request */
 	int waiting;
+	int late;                  /* past the deadline at the last reap */
 	struct track *prev, *next;
 };
 
@@ -686,6 +688,7 @@ static void set_waiting(struct track *t, int on)
 		return;
 	if(on) {
 		t->since = mono();
+		t->late = 0;
 		t->prev = NULL;
 		t->next = waiting;
 		if(waiting)
@@ -744,20 +747,41 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	*socket_context = NULL;
 }
 
+/*
+ * The deadline is the client's: bytes it sent that ssed has not read yet
+ * (a busy or stopped ssed, thousands of connections at once) restart the
+ * clock instead of counting against it. A connection is cut only when it
+ * was late at two reaps in a row with nothing unread: one reap alone could
+ * fall between libmicrohttpd reading a whole request and calling
+ * http_request with it.
+ */
 void http_reap(double limit)
 {
 	double now = mono();
 	struct track *t, *next;
+	size_t cut = 0;
+	int unread;
 
 	pthread_mutex_lock(&track_mu);
 	for(t = waiting; t; t = next) {
 		next = t->next;
-		if(now - t->since > limit) {
+		if(now - t->since <= limit)
+			continue;
+		if(ioctl(t->fd, FIONREAD, &unread) == 0 && unread > 0) {
+			t->since = now;
+			t->late = 0;
+		} else if(!t->late) {
+			t->late = 1;
+		} else {
 			shutdown(t->fd, SHUT_RDWR);
 			set_waiting(t, 0);
+			cut++;
 		}
 	}
 	pthread_mutex_unlock(&track_mu);
+	if(cut)
+		notef("closed %zu connection(s) with no whole request in %g s (--header-timeout)",
+		      cut, limit);
 }
 
 /* ---- routing */

@@ -842,10 +842,11 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 	if(!*upload_size)
 		track_wait(c, 0);  /* the request is all here: no deadline now */
 	if(msg_verbose) {
-		char line[1024];
+		char m[64], line[1024];
 
+		guard_escape(m, sizeof(m), method);
 		guard_escape(line, sizeof(line), url);
-		notef("%s %s", method, line);
+		notef("%s %s", m, line);
 	}
 	if(refuse(x, c, method, version, req_cls, &rc))
 		return rc;

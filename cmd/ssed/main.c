@@ -485,10 +485,14 @@ int main(int argc, char **argv)
 		switch(c) {
 		case 'h':
 			fputs(usage_text, stdout);
+			tokens_free(cfg.tokens);
+			free(hosts);
 			return 0;
 		case 'V':
 			printf("ssed %s (libsse %s, libmicrohttpd %s)\n", SSE_VERSION, SSE_VERSION,
 			       MHD_get_version());
+			tokens_free(cfg.tokens);
+			free(hosts);
 			return 0;
 		case 'l': add_listener(optarg, 0); break;
 		case 'u': add_listener(optarg, 1); break;
@@ -547,6 +551,8 @@ int main(int argc, char **argv)
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
 		default:
 			fprintf(stderr, "Try 'ssed --help' for more information.\n");
+			tokens_free(cfg.tokens);
+			free(hosts);
 			return EXIT_USAGE;
 		}
 	}

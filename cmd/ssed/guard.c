@@ -40,7 +40,7 @@ void *guard_uri(void *cls, const char *uri, struct MHD_Connection *c)
 		((char *)q)[1] = '\0';
 		return (void *)(uintptr_t)&markers[0];
 	}
-	for(p = uri; (p = strchr(p, '%')); p++)
+	for(p = strchr(uri, '%'); p; p = strchr(p + 1, '%'))
 		if(p[1] == '0' && p[2] == '0')
 			return (void *)(uintptr_t)&markers[1];
 	return NULL;

@@ -228,7 +228,7 @@ setup() { start_ssed; }
 }
 
 @test "malformed HTTP gets 400 and the server keeps serving" {
-	run python3 "$TESTS/sse_clients.py" raw 127.0.0.1 "$PORT" "$(printf 'POST /events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' | od -An -tx1 | tr -d ' \n')"
+	run python3 "$TESTS/sse_clients.py" raw 127.0.0.1 "$PORT" "$(printf 'POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' | od -An -tx1 | tr -d ' \n')"
 	[[ "$output" == "HTTP/1.1 400"* ]]
 	# A request line that is not HTTP at all: libmicrohttpd closes without a reply.
 	run python3 "$TESTS/sse_clients.py" raw 127.0.0.1 "$PORT" "$(printf 'NONSENSE\r\n\r\n' | od -An -tx1 | tr -d ' \n')"

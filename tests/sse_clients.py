@@ -69,33 +69,24 @@ class Stream:
                 self.data = []
 
 
-REOPENED = []
-
-
 async def open_stream(host, port, path):
     r, w = await asyncio.open_connection(host, port)
     w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     await w.drain()
     s = Stream()
+    got = b""
     while not s.opened:
         b = await r.read(65536)
         if not b:
             w.close()
-            return None, None, None
+            raise RuntimeError(f"closed before the stream opened, after {got[:80]!r}")
+        got += b
         s.feed(b)
     return r, w, s
 
 
 async def one_stream(host, port, path, count, ready, results, idx):
-    # A stream closed before its first byte is opened again, twice at most,
-    # as EventSource would; how many were is reported on stderr.
-    for attempt in range(3):
-        r, w, s = await open_stream(host, port, path)
-        if s:
-            break
-        REOPENED.append(idx)
-    else:
-        raise RuntimeError("closed before the stream opened, three times")
+    r, w, s = await open_stream(host, port, path)
     ready.append(idx)
     while len(s.events) < count:
         b = await r.read(65536)
@@ -124,9 +115,6 @@ async def many(host, port, path, n, count, limit):
                 t.cancel()
             return 1
         await asyncio.sleep(0.01)
-    if REOPENED:
-        print(f"{len(REOPENED)} stream(s) closed before their first byte were opened again",
-              file=sys.stderr, flush=True)
     print("ready", flush=True)
     done, pending = await asyncio.wait(tasks, timeout=max(1, deadline - time.monotonic()))
     if pending:

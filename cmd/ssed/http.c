@@ -12,13 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "common.h"
 #include "fan.h"
+#include "guard.h"
 #include "peer.h"
 #include "ssed.h"
+#include "token.h"
 
 enum req_kind { REQ_PUB_ONE, REQ_PUB_STREAM, REQ_FAILED, REQ_DONE };
 
@@ -137,38 +140,29 @@ static enum MHD_Result preflight(struct http_ctx *x, struct MHD_Connection *c, c
 
 /* ---- small helpers */
 
-/* Compare in time that depends only on the lengths. */
-static int token_eq(const char *a, size_t alen, const char *b)
-{
-	size_t blen = strlen(b), i;
-	unsigned char d = (unsigned char)(alen != blen);
-
-	for(i = 0; i < alen; i++)
-		d |= (unsigned char)(a[i] ^ b[i < blen ? i : 0]);
-	return d == 0 && blen > 0;
-}
-
 /*
  * auth - 0 when the request may go on; otherwise a 401 or 403 is queued
  * and *rc holds the handler's answer. query_key also accepts the token in
  * the query (EventSource cannot set headers).
  */
-static int auth(struct http_ctx *x, struct MHD_Connection *c, const char *token,
+static int auth(struct http_ctx *x, struct MHD_Connection *c, enum token_kind kind,
 		const char *query_key, enum MHD_Result *rc)
 {
 	const char *h, *q = NULL;
+	size_t qlen = 0;
 
-	if(!token || x->is_unix)
+	if(x->is_unix || !tokens_needed(x->cfg->tokens, kind))
 		return 0;
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if(query_key)
-		q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, query_key);
+	if(query_key && MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, query_key,
+						      strlen(query_key), &q, &qlen) != MHD_YES)
+		q = NULL;
 	if(h && !strncasecmp(h, "Bearer ", 7)) {
 		h += 7;
-		if(token_eq(h, strlen(h), token))
+		if(tokens_check(x->cfg->tokens, kind, h, strlen(h)))
 			return 0;
 	} else if(q) {
-		if(token_eq(q, strlen(q), token))
+		if(tokens_check(x->cfg->tokens, kind, q, qlen))
 			return 0;
 		h = q;
 	} else {
@@ -179,6 +173,28 @@ static int auth(struct http_ctx *x, struct MHD_Connection *c, const char *token,
 			    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	else
 		*rc = reply(x, c, MHD_HTTP_FORBIDDEN, "wrong token", NULL, NULL);
+	return -1;
+}
+
+/* Topic names hub.c takes, less "." and "..": proxies and clients read
+ * /events/. and /events/.. as paths, not as names. */
+static int topic_ok(const char *name, size_t len)
+{
+	if((len == 1 || len == 2) && name[0] == '.' && name[len - 1] == '.')
+		return 0;
+	return hub_topic_ok(name, len);
+}
+
+/*
+ * cross_site - 0 when a publishing request may go on; otherwise a 403 is
+ * queued and *rc holds the handler's answer.
+ */
+static int cross_site(struct http_ctx *x, struct MHD_Connection *c, enum MHD_Result *rc)
+{
+	if(guard_origin(c, x->cfg) == 0)
+		return 0;
+	*rc = reply(x, c, MHD_HTTP_FORBIDDEN,
+		    "publishing from another origin needs --cors", NULL, NULL);
 	return -1;
 }
 
@@ -354,7 +370,7 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 	struct req *r;
 	size_t n;
 
-	if(auth(x, c, x->cfg->publish_token, NULL, &rc))
+	if(auth(x, c, TOKEN_PUBLISH, NULL, &rc) || cross_site(x, c, &rc))
 		return rc;
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -410,7 +426,7 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 	return MHD_YES;
 }
 
-static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
+static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c, int post)
 {
 	struct sse_event e;
 	char id[HUB_ID_MAX + 1];
@@ -419,7 +435,8 @@ static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c)
 	size_t n;
 	int hrc;
 
-	if(auth(x, c, x->cfg->publish_token, NULL, &rc))
+	/* GET stays open to any page: the classic example's endpoint. */
+	if(auth(x, c, TOKEN_PUBLISH, NULL, &rc) || (post && cross_site(x, c, &rc)))
 		return rc;
 	msg = query_n(c, "msg", &n);
 	if(!msg)
@@ -485,7 +502,7 @@ static void add_topic(struct topics *t, const char *name, size_t len)
 {
 	size_t i;
 
-	if(!hub_topic_ok(name, len)) {
+	if(!topic_ok(name, len)) {
 		t->bad = t->bad ? t->bad : 1;
 		return;
 	}
@@ -519,7 +536,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	enum MHD_Result rc;
 	int err = 0;
 
-	if(auth(x, c, x->cfg->subscribe_token, "access_token", &rc))
+	if(auth(x, c, TOKEN_SUBSCRIBE, "access_token", &rc))
 		return rc;
 	memset(&t, 0, sizeof(t));
 	if(path_topic)
@@ -532,7 +549,10 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 		return reply(x, c, MHD_HTTP_BAD_REQUEST, "too many topics (at most 32)", NULL, NULL);
 	if(t.n == 0)
 		add_topic(&t, "default", 7);
+	/* An empty Last-Event-ID is no header: browsers never send one. */
 	last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+	if(last && !last[0])
+		last = NULL;
 	if(!last)
 		last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last_event_id");
 	if(!last)
@@ -580,9 +600,12 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 {
 	struct hub_stats st;
 	struct MHD_Response *r;
+	enum MHD_Result rc;
 	char *text;
 	int n;
 
+	if(auth(x, c, TOKEN_METRICS, NULL, &rc))
+		return rc;
 	hub_stats(x->hub, &st);
 	n = asprintf(&text,
 		"# HELP ssed_subscribers Open event streams.\n"
@@ -642,6 +665,7 @@ struct track {
 	int fd;
 	double since;              /* when it began to wait for a request */
 	int waiting;
+	int late;                  /* past the deadline at the last reap */
 	struct track *prev, *next;
 };
 
@@ -665,6 +689,7 @@ static void set_waiting(struct track *t, int on)
 		return;
 	if(on) {
 		t->since = mono();
+		t->late = 0;
 		t->prev = NULL;
 		t->next = waiting;
 		if(waiting)
@@ -723,20 +748,41 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	*socket_context = NULL;
 }
 
+/*
+ * The deadline is the client's: bytes it sent that ssed has not read yet
+ * (a busy or stopped ssed, thousands of connections at once) restart the
+ * clock instead of counting against it. A connection is cut only when it
+ * was late at two reaps in a row with nothing unread: one reap alone could
+ * fall between libmicrohttpd reading a whole request and calling
+ * http_request with it.
+ */
 void http_reap(double limit)
 {
 	double now = mono();
 	struct track *t, *next;
+	size_t cut = 0;
+	int unread;
 
 	pthread_mutex_lock(&track_mu);
 	for(t = waiting; t; t = next) {
 		next = t->next;
-		if(now - t->since > limit) {
+		if(now - t->since <= limit)
+			continue;
+		if(ioctl(t->fd, FIONREAD, &unread) == 0 && unread > 0) {
+			t->since = now;
+			t->late = 0;
+		} else if(!t->late) {
+			t->late = 1;
+		} else {
 			shutdown(t->fd, SHUT_RDWR);
 			set_waiting(t, 0);
+			cut++;
 		}
 	}
 	pthread_mutex_unlock(&track_mu);
+	if(cut)
+		notef("closed %zu connection(s) with no whole request in %g s (--header-timeout)",
+		      cut, limit);
 }
 
 /* ---- routing */
@@ -744,6 +790,38 @@ void http_reap(double limit)
 static int is(const char *method, const char *m)
 {
 	return !strcmp(method, m);
+}
+
+/*
+ * refuse - the first call of a request that must not go on: checks that
+ * need nothing but the request. 0 when it may go on; otherwise *rc holds
+ * the handler's answer. Framing and NUL faults close the connection: what
+ * follows on it cannot be trusted to be a next request.
+ */
+static int refuse(struct http_ctx *x, struct MHD_Connection *c, const char *method,
+		  const char *version, void **req_cls, enum MHD_Result *rc)
+{
+	enum guard_verdict v = guard_uri_verdict(*req_cls);
+	const char *why;
+
+	*req_cls = NULL;
+	if(v == GUARD_TOO_BIG)
+		why = "query too long for --conn-memory";
+	else if(v == GUARD_NUL || guard_nul(c, method, version))
+		why = "NUL byte in the request";
+	else
+		why = guard_framing(c);
+	if(why) {
+		*rc = reply(x, c, v == GUARD_TOO_BIG ? MHD_HTTP_URI_TOO_LONG : MHD_HTTP_BAD_REQUEST,
+			    why, MHD_HTTP_HEADER_CONNECTION, "close");
+		return -1;
+	}
+	if(!x->is_unix && guard_host(c, x->cfg)) {
+		*rc = reply(x, c, MHD_HTTP_MISDIRECTED_REQUEST,
+			    "this ssed serves loopback names only (see --allow-host)", NULL, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -754,21 +832,26 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 	struct req *r = *req_cls;
 	int get = is(method, "GET"), head = is(method, "HEAD");
 	const char *topic = NULL;
+	enum MHD_Result rc;
 	size_t tlen = 0;
 
-	if(!r && !*upload_size)
-		track_wait(c, 0);  /* the request is all here: no deadline now */
-	if(r) {  /* a publish's body, or its end */
+	if(guard_uri_verdict(r) == GUARD_OK && r) {  /* a publish's body, or its end */
 		if(*upload_size)
 			return pub_data(r, upload, upload_size);
 		return pub_end(r);
 	}
+	if(!*upload_size)
+		track_wait(c, 0);  /* the request is all here: no deadline now */
 	if(msg_verbose) {
-		char who[PEER_NAME_MAX];
+		char m[64], line[1024], who[PEER_NAME_MAX];
 
+		guard_escape(m, sizeof(m), method);
+		guard_escape(line, sizeof(line), url);
 		peer_name(c, x->cfg->trust_proxy, who, sizeof(who));
-		notef("%s %s from %s", method, url, who);
+		notef("%s %s from %s", m, line, who);
 	}
+	if(refuse(x, c, method, version, req_cls, &rc))
+		return rc;
 
 	if(!strcmp(url, "/")) {
 		if(get || head)
@@ -781,7 +864,7 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 		if(url[7] == '/') {
 			topic = url + 8;
 			tlen = strlen(topic);
-			if(!hub_topic_ok(topic, tlen))
+			if(!topic_ok(topic, tlen))
 				return reply(x, c, MHD_HTTP_BAD_REQUEST,
 					     "bad topic: 1 to 128 of A-Z a-z 0-9 . _ ~ -", NULL, NULL);
 		}
@@ -794,9 +877,9 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 			return preflight(x, c, "GET, HEAD, POST, OPTIONS");
 		return method_not_allowed(x, c, "GET, HEAD, POST, OPTIONS");
 	}
-	if(!strcmp(url, "/broadcast")) {
+	if(!strcmp(url, "/broadcast") && !x->cfg->no_broadcast) {
 		if(get || is(method, "POST"))
-			return broadcast(x, c);
+			return broadcast(x, c, !get);
 		if(is(method, "OPTIONS"))
 			return preflight(x, c, "GET, POST, OPTIONS");
 		return method_not_allowed(x, c, "GET, POST, OPTIONS");
@@ -818,14 +901,15 @@ void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
 	(void)cls;
 	(void)toe;
-	req_free(*req_cls);
+	if(guard_uri_verdict(*req_cls) == GUARD_OK)
+		req_free(*req_cls);
 	*req_cls = NULL;
 	track_wait(c, 1);  /* the next request on this connection starts now */
 }
 
 void http_log(void *cls, const char *fmt, va_list ap)
 {
-	char line[512];
+	char line[512], safe[1536];
 	size_t n;
 
 	/* libmicrohttpd speaks per connection (a dead client, a bad request):
@@ -837,5 +921,6 @@ void http_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while(n && line[n - 1] == '\n')
 		line[--n] = '\0';
-	notef("libmicrohttpd: %s", line);
+	guard_escape(safe, sizeof(safe), line);
+	notef("libmicrohttpd: %s", safe);
 }

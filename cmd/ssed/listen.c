@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,4 +301,34 @@ void listen_close(struct listen_set *s)
 			unlink(s->l[i].spec);
 		s->l[i].remove_path = 0;
 	}
+}
+
+int listen_loopback_only(const struct listen_set *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	size_t i;
+
+	for(i = 0; i < s->n; i++) {
+		if(s->l[i].is_unix)
+			continue;
+		sl = sizeof(ss);
+		if(getsockname(s->l[i].fd, (struct sockaddr *)&ss, &sl))
+			return 0;
+		if(ss.ss_family == AF_INET) {
+			const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+			if((ntohl(a->sin_addr.s_addr) >> 24) != 127)
+				return 0;
+		} else if(ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+			if(!IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) &&
+			   !(IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127))
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
 }

@@ -73,4 +73,12 @@ int listen_open(struct listen_set *s);
  */
 void listen_close(struct listen_set *s);
 
+/*
+ * listen_loopback_only - 1 when every open TCP listener is bound to a
+ * loopback address (Unix sockets do not count): then ssed answers only
+ * loopback Host names (guard_host), against DNS rebinding. 0 otherwise,
+ * or when an address cannot be read.
+ */
+int listen_loopback_only(const struct listen_set *s);
+
 #endif

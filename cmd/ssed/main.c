@@ -18,9 +18,11 @@
 
 #include "common.h"
 #include "fan.h"
+#include "guard.h"
 #include "listen.h"
 #include "peer.h"
 #include "ssed.h"
+#include "token.h"
 
 #define RESERVE 256      /* connections kept for publishers and /metrics */
 #define SPARE_FDS 64     /* epoll, eventfds, listeners, files */
@@ -33,6 +35,8 @@ static const char usage_text[] =
 "  -l, --listen [ADDR:]PORT       listen on TCP (default 127.0.0.1:8080; repeatable;\n"
 "                                 0.0.0.0:PORT or [::]:PORT serve other hosts)\n"
 "  -u, --unix-socket PATH         listen on a Unix socket too (alone when no -l)\n"
+"      --allow-host NAME          a Host name a loopback-only ssed answers besides\n"
+"                                 localhost and loopback addresses (repeatable)\n"
 "      --history N                events kept per topic for resume (default 1000)\n"
 "      --history-bytes SIZE       bytes kept per topic at most (default 16M)\n"
 "      --heartbeat SECS           comment sent on idle streams (default 15, 0: off)\n"
@@ -41,6 +45,9 @@ static const char usage_text[] =
 "      --max-body SIZE            largest event a publish may send (default 1M)\n"
 "      --max-subscribers N        streams at most (default: what the open-file limit allows)\n"
 "      --max-topics N             topics at most (default 10000)\n"
+"      --metrics-token-file FILE  GET /metrics over TCP needs this bearer token\n"
+"                                 (default: /metrics is open)\n"
+"      --no-broadcast             turn GET and POST /broadcast off\n"
 "      --publish-token-file FILE  publishing over TCP needs this bearer token\n"
 "      --subscribe-token-file FILE  subscribing over TCP needs this bearer token\n"
 "      --timeout SECS             close a connection making no progress (default 60)\n"
@@ -60,17 +67,19 @@ static const char usage_text[] =
 "  -h, --help                     show this help and exit\n"
 "  -V, --version                  show the version and exit\n"
 "\n"
-"SIZE takes a K, M or G suffix. See ssed(1) for the HTTP API.\n";
+"SIZE takes a K, M or G suffix. SIGHUP reads the token files again.\n"
+"See ssed(1) for the HTTP API.\n";
 
 enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
-	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY
+	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY, OPT_ALLOW_HOST, OPT_METRICS_TOKEN, OPT_NO_BROADCAST
 };
 
 /* Sorted by long name. */
 static const struct option long_opts[] = {
+	{ "allow-host", required_argument, NULL, OPT_ALLOW_HOST },
 	{ "conn-memory", required_argument, NULL, OPT_CONN_MEMORY },
 	{ "cors", required_argument, NULL, OPT_CORS },
 	{ "delivery-threads", required_argument, NULL, OPT_DELIVERY_THREADS },
@@ -83,6 +92,8 @@ static const struct option long_opts[] = {
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 	{ "max-subscribers", required_argument, NULL, OPT_MAX_SUBS },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
+	{ "metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN },
+	{ "no-broadcast", no_argument, NULL, OPT_NO_BROADCAST },
 	{ "publish-token-file", required_argument, NULL, OPT_PUB_TOKEN },
 	{ "publish-window", required_argument, NULL, OPT_PUBLISH_WINDOW },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -198,23 +209,23 @@ static size_t parse_size(const char *opt, const char *v, size_t min, size_t max)
 	return (size_t)n * mult;
 }
 
-/* A token file's first line, without its line end; a usage error if none. */
-static char *read_token(const char *opt, const char *path)
+/* Read a token file for opt, or a usage error saying why not. */
+static void read_token(struct tokens *t, enum token_kind kind, const char *opt,
+		       const char *path)
 {
-	char buf[1024], *nl;
-	FILE *f;
+	char err[512];
 
-	f = fopen(path, "r");
-	if(!f)
-		usage_error("%s: cannot read '%s': %s", opt, path, strerror(errno));
-	if(!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	nl = buf + strcspn(buf, "\r\n");
-	*nl = '\0';
-	if(!buf[0])
-		usage_error("%s: '%s' holds no token on its first line", opt, path);
-	return strdup(buf);
+	if(tokens_load(t, kind, opt, path, err, sizeof(err)))
+		usage_error("%s: %s", opt, err);
+}
+
+/*
+ * reload - SIGHUP's work, on the main thread: read the token files again.
+ * Whatever else can be reloaded without dropping a stream joins here.
+ */
+static void reload(struct ssed_config *cfg)
+{
+	tokens_reload(cfg->tokens);
 }
 
 static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_config *cfg)
@@ -234,6 +245,7 @@ static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_c
 	l->ctx.is_unix = l->is_unix;
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
 		MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, guard_uri, (void *)cfg,
 		MHD_OPTION_LISTEN_SOCKET, l->fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_subscribers + RESERVE),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
@@ -288,6 +300,7 @@ int main(int argc, char **argv)
 	pthread_t tick_thread;
 	int c, sig, asked_subs = 0, rc = 1, tick_started = 0, fan_started = 0;
 	struct hub *hub = NULL;
+	const char **hosts = NULL, **more;
 	sigset_t sigs;
 	size_t i, left;
 	long ncpu;
@@ -295,14 +308,23 @@ int main(int argc, char **argv)
 	prog_name = "ssed";
 	std_fds();
 	signal(SIGPIPE, SIG_IGN);
+	cfg.tokens = tokens_new();
+	if(!cfg.tokens) {
+		errorf("out of memory");
+		return 1;
+	}
 	while((c = getopt_long(argc, argv, "hl:qu:vV", long_opts, NULL)) != -1) {
 		switch(c) {
 		case 'h':
 			fputs(usage_text, stdout);
+			tokens_free(cfg.tokens);
+			free(hosts);
 			return 0;
 		case 'V':
 			printf("ssed %s (libsse %s, libmicrohttpd %s)\n", SSE_VERSION, SSE_VERSION,
 			       MHD_get_version());
+			tokens_free(cfg.tokens);
+			free(hosts);
 			return 0;
 		case 'l': listen_add(&ls, optarg, 0); break;
 		case 'u': listen_add(&ls, optarg, 1); break;
@@ -325,8 +347,26 @@ int main(int argc, char **argv)
 			asked_subs = 1;
 			break;
 		case OPT_MAX_TOPICS: cfg.max_topics = (size_t)parse_num("--max-topics", optarg, 1, 10000000); break;
-		case OPT_PUB_TOKEN: cfg.publish_token = read_token("--publish-token-file", optarg); break;
-		case OPT_SUB_TOKEN: cfg.subscribe_token = read_token("--subscribe-token-file", optarg); break;
+		case OPT_PUB_TOKEN:
+			read_token(cfg.tokens, TOKEN_PUBLISH, "--publish-token-file", optarg);
+			break;
+		case OPT_SUB_TOKEN:
+			read_token(cfg.tokens, TOKEN_SUBSCRIBE, "--subscribe-token-file", optarg);
+			break;
+		case OPT_METRICS_TOKEN:
+			read_token(cfg.tokens, TOKEN_METRICS, "--metrics-token-file", optarg);
+			break;
+		case OPT_NO_BROADCAST: cfg.no_broadcast = 1; break;
+		case OPT_ALLOW_HOST:
+			if(!optarg[0] || strpbrk(optarg, ":/[] \t\r\n"))
+				usage_error("--allow-host: '%s' is not a host name", optarg);
+			more = realloc(hosts, (cfg.nallow_hosts + 1) * sizeof(*hosts));
+			if(!more)
+				usage_error("--allow-host: out of memory");
+			hosts = more;
+			hosts[cfg.nallow_hosts++] = optarg;
+			cfg.allow_hosts = hosts;
+			break;
 		case OPT_TIMEOUT: cfg.timeout = (unsigned)parse_num("--timeout", optarg, 1, 86400); break;
 		case OPT_HEADER_TIMEOUT:
 			cfg.header_timeout = parse_seconds("--header-timeout", optarg, 86400);
@@ -348,6 +388,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "Try 'ssed --help' for more information.\n");
+			tokens_free(cfg.tokens);
+			free(hosts);
 			return EXIT_USAGE;
 		}
 	}
@@ -370,9 +412,11 @@ int main(int argc, char **argv)
 	 * starts background jobs with SIGINT ignored; ssed still stops on it. */
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	memset(&hc, 0, sizeof(hc));
@@ -396,6 +440,7 @@ int main(int argc, char **argv)
 	fan_started = 1;
 	if(listen_open(&ls))
 		goto out;
+	cfg.host_check = listen_loopback_only(&ls);
 	for(i = 0; i < ls.n; i++)
 		if(start_daemon(&ls.l[i], hub, &cfg))
 			goto out;
@@ -411,9 +456,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ssed: listening on %s\n", ls.l[i].shown);
 	}
 
-	do
+	for(;;) {
 		c = sigwait(&sigs, &sig);
-	while(c == EINTR);
+		if(c == EINTR)
+			continue;
+		if(c || sig != SIGHUP)
+			break;
+		reload(&cfg);
+	}
 	if(!msg_quiet)
 		fprintf(stderr, "ssed: %s: stopping\n", strsignal(sig));
 	rc = 0;
@@ -446,8 +496,8 @@ out:
 			MHD_stop_daemon(ls.l[i].d);
 	listen_close(&ls);
 	hub_free(hub);
-	free(cfg.publish_token);
-	free(cfg.subscribe_token);
+	tokens_free(cfg.tokens);
+	free(hosts);
 	if(rc == 0 && !msg_quiet)
 		fprintf(stderr, "ssed: stopped\n");
 	return rc;

@@ -25,8 +25,11 @@ struct ssed_config {
 	size_t publish_window;     /* events woken streams may lag; 0: off */
 	size_t conn_memory;        /* libmicrohttpd's memory pool per connection */
 	const char *cors;          /* NULL: no CORS headers */
-	char *publish_token;       /* NULL: publishing is open */
-	char *subscribe_token;     /* NULL: subscribing is open */
+	struct tokens *tokens;     /* the bearer tokens (token.h) */
+	int no_broadcast;          /* --no-broadcast: /broadcast is 404 */
+	int host_check;            /* TCP on loopback only: refuse other Hosts */
+	const char **allow_hosts;  /* --allow-host names, also let in */
+	size_t nallow_hosts;
 	const char *trust_proxy;   /* whose X-Forwarded-For the log believes; NULL: no one's */
 };
 

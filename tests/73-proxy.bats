@@ -203,7 +203,7 @@ browser_streams() {
 	command -v chromium
 	npm_deps playwright-core
 	make_cert
-	start_ssed -v --trust-proxy 127.0.0.1
+	start_ssed -v --trust-proxy 127.0.0.1 --allow-host "$HOST"
 	start_nginx
 	proxy_checks nginx
 	browser_streams 10 "https://$HOST:$PPORT/healthz" "$SPKI" "$HOST"
@@ -222,7 +222,7 @@ browser_streams() {
 	command -v chromium
 	npm_deps playwright-core
 	make_cert
-	start_ssed -v --trust-proxy 127.0.0.1
+	start_ssed -v --trust-proxy 127.0.0.1 --allow-host "$HOST"
 	start_caddy
 	proxy_checks caddy
 	browser_streams 10 "https://$HOST:$PPORT/healthz" "$SPKI" "$HOST"

@@ -545,7 +545,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	if(!s)
 		return MHD_NO;
 	s->hub = x->hub;
-	s->fan = fan_stream_new(c, http10);
+	s->fan = fan_stream_new(x->fan, c, http10);
 	if(!s->fan) {
 		free(s);
 		return MHD_NO;

@@ -354,7 +354,8 @@ static int open_unix(struct listener *l)
 	return 0;
 }
 
-static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_config *cfg)
+static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
+			const struct ssed_config *cfg)
 {
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem pool[2] = {
@@ -367,6 +368,7 @@ static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_c
 	if(l->v6)
 		flags |= MHD_USE_IPv6;
 	l->ctx.hub = hub;
+	l->ctx.fan = fan;
 	l->ctx.cfg = cfg;
 	l->ctx.is_unix = l->is_unix;
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
@@ -422,8 +424,9 @@ int main(int argc, char **argv)
 	struct hub_config hc;
 	struct tick_arg tick;
 	pthread_t tick_thread;
-	int c, sig, asked_subs = 0, rc = 1, tick_started = 0, fan_started = 0;
+	int c, sig, asked_subs = 0, rc = 1, tick_started = 0;
 	struct hub *hub = NULL;
+	struct fan *fan = NULL;
 	sigset_t sigs;
 	size_t i, left;
 	long ncpu;
@@ -522,16 +525,16 @@ int main(int argc, char **argv)
 		errorf("out of memory");
 		goto out;
 	}
-	if(fan_start(hub, cfg.delivery_threads, cfg.timeout)) {
+	fan = fan_start(hub, cfg.delivery_threads, cfg.timeout);
+	if(!fan) {
 		errorf("cannot start the delivery threads: %s", strerror(errno));
 		goto out;
 	}
-	fan_started = 1;
 	for(i = 0; i < nlisteners; i++)
 		if((listeners[i].is_unix ? open_unix : open_tcp)(&listeners[i]))
 			goto out;
 	for(i = 0; i < nlisteners; i++)
-		if(start_daemon(&listeners[i], hub, &cfg))
+		if(start_daemon(&listeners[i], hub, fan, &cfg))
 			goto out;
 	tick.hub = hub;
 	tick.heartbeat = cfg.heartbeat;
@@ -560,14 +563,13 @@ out:
 			MHD_quiesce_daemon(listeners[i].d);
 	if(hub) {
 		hub_close(hub);
-		if(fan_started)
-			fan_close();
+		if(fan)
+			fan_close(fan);
 		left = hub_wait_empty(hub, 500);
 		if(left)
 			notef("%zu stream(s) still closing", left);
 	}
-	if(fan_started)
-		fan_stop();
+	fan_stop(fan);
 	if(tick_started) {
 		pthread_mutex_lock(&tick_mu);
 		tick_stop = 1;

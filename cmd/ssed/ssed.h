@@ -10,6 +10,8 @@
 
 #include "hub.h"
 
+struct fan;
+
 struct ssed_config {
 	size_t history;
 	size_t history_bytes;
@@ -32,6 +34,7 @@ struct ssed_config {
 /* One per libmicrohttpd daemon: its listener's kind and the shared state. */
 struct http_ctx {
 	struct hub *hub;
+	struct fan *fan;           /* the delivery threads streams are handed to */
 	const struct ssed_config *cfg;
 	int is_unix;               /* tokens are not asked for on a Unix socket */
 };

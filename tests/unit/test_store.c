@@ -1,0 +1,254 @@
+/*
+ * test_store.c - the backend conformance suite: the real hub over each
+ * backend of store_harness.c's table, for ordering, ids (increasing, also
+ * across a reopen and when the clock goes back), resume, gap, trim and
+ * retention, and restore. What a case expects after a reopen follows the
+ * backend's capabilities: a durable one gives its events back, the
+ * memory one starts empty, so a resume across it is a gap.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_harness.h"
+#include "tap.h"
+
+#define BUF (256 * 1024)
+#define N 200
+
+static char buf[BUF];
+static char ids[N][HUB_ID_MAX + 1];
+
+static struct hub_stats stats(struct hub *h)
+{
+	struct hub_stats st;
+
+	hub_stats(h, &st);
+	return st;
+}
+
+static int increasing(const uint64_t *v, size_t n)
+{
+	size_t i;
+
+	for(i = 1; i < n; i++)
+		if(v[i] <= v[i - 1])
+			return 0;
+	return 1;
+}
+
+static uint64_t num(const char *id)
+{
+	return strtoull(id, NULL, 10);
+}
+
+/* Events into two topics, read from one stream over both: every event,
+ * in publish order, ids increasing. */
+static void test_order(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	uint64_t got[N];
+	struct hub_sub *s;
+	size_t n, i;
+	int ok = 1;
+
+	for(i = 0; i < N; i++)
+		ok &= h_pub(h, i % 2 ? "b" : "a", i % 2 ? "odd" : "even", ids[i]) == HUB_OK;
+	tap_ok(ok, "%s: order: %d publishes into two topics", b->name, N);
+	s = h_sub(h, "a,b", ids[0], buf, sizeof(buf));
+	n = h_ids(buf, got, N);
+	ok = s && !h_gap(buf) && n == N - 1 && increasing(got, n);
+	for(i = 0; ok && i < n; i++)
+		ok = got[i] == num(ids[i + 1]);
+	if(!tap_ok(ok, "%s: order: one stream over both gets them all, in publish order", b->name))
+		tap_diag("got %zu ids", n);
+	hub_unsubscribe(h, s);
+	h_close(h);
+}
+
+/* Ids keep increasing: in a burst, across a reopen, and when the clock
+ * goes back (within a run always; across a reopen when the backend keeps
+ * its last seq). */
+static void test_ids(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	uint64_t v[6];
+	int ok = 1, i;
+
+	for(i = 0; i < 3; i++)
+		ok &= h_pub(h, "t", "x", ids[i]) == HUB_OK;
+	h_close(h);
+	h = h_open(b, 1, NULL);
+	for(i = 3; i < 6; i++)
+		ok &= h_pub(h, "t", "x", ids[i]) == HUB_OK;
+	for(i = 0; i < 6; i++)
+		v[i] = num(ids[i]);
+	tap_ok(ok && increasing(v, 6), "%s: ids: increasing across a reopen", b->name);
+	if(b->test_clock) {
+		h_clock_shift(-3600000000LL);
+		ok = 1;
+		for(i = 0; i < 100; i++)
+			ok &= h_pub(h, "t", "x", ids[i]) == HUB_OK;
+		ok &= num(ids[0]) > v[5];
+		for(i = 1; i < 100; i++)
+			ok &= num(ids[i]) > num(ids[i - 1]);
+		tap_ok(ok, "%s: ids: the clock an hour back, still increasing", b->name);
+		v[0] = num(ids[99]);
+		h_close(h);
+		h = h_open(b, 1, NULL);
+		ok = h_pub(h, "t", "x", ids[0]) == HUB_OK;
+		if(b->keeps_seq || b->durable)
+			tap_ok(ok && num(ids[0]) > v[0],
+			       "%s: ids: and across a reopen with the clock back", b->name);
+		else
+			tap_ok(ok && num(ids[0]) < v[0],
+			       "%s: ids: a reopen with the clock back starts from the clock (keeps no seq)",
+			       b->name);
+		h_clock_shift(3600000000LL);
+	}
+	h_close(h);
+}
+
+/* Resume after an id: exactly the events after it, no gap; from the newest,
+ * nothing, no gap; from an id never given, a gap. */
+static void test_resume(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	struct hub_sub *s1, *s2, *s3;
+	uint64_t got[16];
+	size_t n;
+	int i, ok = 1;
+
+	for(i = 0; i < 10; i++)
+		ok &= h_pub(h, "t", "r", ids[i]) == HUB_OK;
+	s1 = h_sub(h, "t", ids[4], buf, sizeof(buf));
+	n = h_ids(buf, got, 16);
+	ok &= s1 && !h_gap(buf) && n == 5;
+	for(i = 0; ok && i < 5; i++)
+		ok = got[i] == num(ids[5 + i]);
+	tap_ok(ok, "%s: resume: after the fifth of ten, the last five, no gap", b->name);
+	s2 = h_sub(h, "t", ids[9], buf, sizeof(buf));
+	tap_ok(s2 && !h_gap(buf) && h_ids(buf, got, 16) == 0,
+	       "%s: resume: from the newest, nothing and no gap", b->name);
+	s3 = h_sub(h, "t", "not-an-id", buf, sizeof(buf));
+	tap_ok(s3 && h_gap(buf) && h_ids(buf, got, 16) == 10,
+	       "%s: resume: an unknown id is a gap, then everything retained", b->name);
+	hub_unsubscribe(h, s1);
+	hub_unsubscribe(h, s2);
+	hub_unsubscribe(h, s3);
+	h_close(h);
+}
+
+/* Past the history: a gap from before it, none from inside it. */
+static void test_gap(const struct backend *b)
+{
+	struct limits lim = { .history = 10 };
+	struct hub *h = h_open(b, 0, &lim);
+	struct hub_sub *s;
+	uint64_t got[N];
+	size_t n;
+	int i, ok = 1;
+
+	for(i = 0; i < 100; i++)
+		ok &= h_pub(h, "t", "g", ids[i]) == HUB_OK;
+	s = h_sub(h, "t", ids[0], buf, sizeof(buf));
+	n = h_ids(buf, got, N);
+	tap_ok(ok && s && h_gap(buf) && n == 10 && got[0] == num(ids[90]),
+	       "%s: gap: from before the history, ssed-gap and the last 10", b->name);
+	hub_unsubscribe(h, s);
+	s = h_sub(h, "t", ids[94], buf, sizeof(buf));
+	n = h_ids(buf, got, N);
+	tap_ok(s && !h_gap(buf) && n == 5 && got[0] == num(ids[95]),
+	       "%s: gap: from inside it, no gap", b->name);
+	hub_unsubscribe(h, s);
+	h_close(h);
+}
+
+/* Retention by bytes: the ring keeps what fits, the backend mirrors it. */
+static void test_trim(const struct backend *b)
+{
+	struct limits lim = { .history_bytes = 400 };
+	struct hub *h = h_open(b, 0, &lim);
+	struct hub_stats st;
+	struct hub_sub *s;
+	uint64_t got[N];
+	size_t n, kept;
+	int i, ok = 1;
+
+	for(i = 0; i < 100; i++)
+		ok &= h_pub(h, "t", "0123456789", ids[i]) == HUB_OK;
+	st = stats(h);
+	kept = st.retained_events;
+	tap_ok(ok && st.retained_bytes <= 400 && kept > 5 && kept < 100,
+	       "%s: trim: --history-bytes 400 keeps %zu events, %llu bytes", b->name, kept,
+	       (unsigned long long)st.retained_bytes);
+	h_close(h);
+	h = h_open(b, 1, &lim);
+	s = h_sub(h, "t", ids[100 - kept], buf, sizeof(buf));
+	n = h_ids(buf, got, N);
+	if(b->durable)
+		tap_ok(s && !h_gap(buf) && n == kept - 1 && got[0] == num(ids[100 - kept + 1]) &&
+		       stats(h).retained_events == kept,
+		       "%s: trim: a reopen restores exactly the retained events", b->name);
+	if(b->durable) {
+		hub_unsubscribe(h, s);
+		s = h_sub(h, "t", ids[0], buf, sizeof(buf));
+		tap_ok(s && h_gap(buf) && h_ids(buf, got, N) == kept,
+		       "%s: trim: from a trimmed id, a gap and every retained event", b->name);
+	} else
+		tap_ok(s && h_gap(buf) && n == 0 && stats(h).retained_events == 0,
+		       "%s: trim: a reopen keeps nothing: a resume is a gap", b->name);
+	hub_unsubscribe(h, s);
+	h_close(h);
+}
+
+/* Restore: a resume across a reopen gets what came after its id. */
+static void test_restore(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	struct hub_sub *s;
+	uint64_t got[16];
+	size_t n;
+	int i, ok = 1;
+
+	for(i = 0; i < 5; i++)
+		ok &= h_pub(h, i % 2 ? "u" : "t", "r", ids[i]) == HUB_OK;
+	h_close(h);
+	h = h_open(b, 1, NULL);
+	s = h_sub(h, "t", ids[1], buf, sizeof(buf));
+	n = h_ids(buf, got, 16);
+	if(b->durable)
+		tap_ok(ok && s && !h_gap(buf) && n == 2 && got[0] == num(ids[2]) &&
+		       got[1] == num(ids[4]), "%s: restore: the events after the id, no gap", b->name);
+	else
+		tap_ok(ok && s && h_gap(buf) && n == 0,
+		       "%s: restore: nothing kept: the resume is a gap", b->name);
+	hub_unsubscribe(h, s);
+	s = h_sub(h, "t", ids[4], buf, sizeof(buf));
+	tap_ok(s && h_gap(buf) == !b->durable && h_ids(buf, got, 16) == 0,
+	       "%s: restore: from the newest id, %s", b->name,
+	       b->durable ? "no gap" : "a gap (nothing says what was missed)");
+	hub_unsubscribe(h, s);
+	ok = h_pub(h, "t", "after", ids[5]) == HUB_OK && num(ids[5]) > num(ids[4]);
+	s = h_sub(h, "t", ids[5], buf, sizeof(buf));
+	tap_ok(ok && s && !h_gap(buf), "%s: restore: new events resume without a gap", b->name);
+	hub_unsubscribe(h, s);
+	h_close(h);
+}
+
+int main(void)
+{
+	size_t i;
+
+	for(i = 0; i < nbackends; i++) {
+		const struct backend *b = &backends[i];
+
+		test_order(b);
+		test_ids(b);
+		test_resume(b);
+		test_gap(b);
+		test_trim(b);
+		test_restore(b);
+	}
+	return tap_done();
+}

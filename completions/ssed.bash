@@ -8,10 +8,10 @@ _ssed() {
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-l|--listen)
 		COMPREPLY=($(compgen -W '127.0.0.1:8080 0.0.0.0:8080 [::]:8080 [::1]:8080' -- "$cur")); return ;;
-	--history|--history-bytes|--heartbeat|--retry|--cors|--max-body|--max-subscribers|--max-topics|--timeout|--header-timeout|--conn-memory|--threads|--delivery-threads|--publish-window)
+	--history|--history-bytes|--history-age|--max-memory|--heartbeat|--retry|--cors|--max-body|--max-subscribers|--max-topics|--timeout|--header-timeout|--conn-memory|--threads|--delivery-threads|--publish-window)
 		return ;;
 	esac
-	COMPREPLY=($(compgen -W '--listen --unix-socket --history --history-bytes --heartbeat
+	COMPREPLY=($(compgen -W '--listen --unix-socket --history --history-bytes --history-age --max-memory --heartbeat
 		--retry --cors --max-body --max-subscribers --max-topics --publish-token-file
 		--subscribe-token-file --timeout --header-timeout --conn-memory --threads --delivery-threads --publish-window --verbose --quiet --help --version
 		-l -u -v -q -h -V' -- "$cur"))

@@ -24,6 +24,7 @@
 /* One publish on its way through the backend. */
 struct pub {
 	struct ring_ev *x;   /* the framed event until commit takes it */
+	struct topic *t;     /* its topic, held by t->npending */
 	char *id_out;
 	int rc;
 	int done;
@@ -68,7 +69,7 @@ static void sink_commit(void *ud, const struct store_ev *ev, size_t n)
 			if(!x)
 				continue;
 		}
-		t = topic__get(h, ev[i].topic, ev[i].tlen, 1);
+		t = p ? p->t : topic__get(h, ev[i].topic, ev[i].tlen, 1);
 		if(p)
 			memcpy(p->id_out, x->id, x->idlen + 1);
 		if(!t || topic__push(h, t, x)) {
@@ -221,7 +222,7 @@ void hub_free(struct hub *h)
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		const struct sse_event *ev, int flags, char *id_out)
 {
-	struct pub_async a = { { NULL, id_out, 0, 0 }, h };
+	struct pub_async a = { { NULL, NULL, id_out, 0, 0 }, h };
 	struct store_ev se;
 	struct topic *t;
 	int bad, rc;
@@ -250,6 +251,7 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		goto out;
 	}
 	t->npending++;  /* keeps t while the lock is let go */
+	a.p.t = t;
 	pace__wait(h, t, flags & HUB_PUB_ROOM);
 	if(h->store->ops->sync) {
 		rc = h->store->ops->append(h->store, &se, 1, pub_done, &a.p);

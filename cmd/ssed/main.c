@@ -40,6 +40,9 @@ static const char usage_text[] =
 "  -u, --unix-socket PATH         listen on a Unix socket too (alone when no -l)\n"
 "      --history N                events kept per topic for resume (default 1000)\n"
 "      --history-bytes SIZE       bytes kept per topic at most (default 16M)\n"
+"      --history-age DURATION     drop events older than this (default 0: never)\n"
+"      --max-memory SIZE          memory all retained events may use in all; the\n"
+"                                 oldest of the largest topics go first (default 128M)\n"
 "      --heartbeat SECS           comment sent on idle streams (default 15, 0: off)\n"
 "      --retry MS                 retry field sent to each new stream (default: none)\n"
 "      --cors ORIGIN              allow cross-origin requests from ORIGIN (or *)\n"
@@ -63,13 +66,14 @@ static const char usage_text[] =
 "  -h, --help                     show this help and exit\n"
 "  -V, --version                  show the version and exit\n"
 "\n"
-"SIZE takes a K, M or G suffix. See ssed(1) for the HTTP API.\n";
+"SIZE takes a K, M or G suffix; DURATION is a number with s, m, h or d (90s, 10m,\n"
+"1h; seconds without one). See ssed(1) for the HTTP API.\n";
 
 enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
-	OPT_PUBLISH_WINDOW
+	OPT_PUBLISH_WINDOW, OPT_HISTORY_AGE, OPT_MAX_MEMORY
 };
 
 /* Sorted by long name. */
@@ -81,9 +85,11 @@ static const struct option long_opts[] = {
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "history-age", required_argument, NULL, OPT_HISTORY_AGE },
 	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
 	{ "max-subscribers", required_argument, NULL, OPT_MAX_SUBS },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
 	{ "publish-token-file", required_argument, NULL, OPT_PUB_TOKEN },
@@ -181,6 +187,7 @@ static void *ticker_main(void *arg)
 				next_hb = mono_now() + a->heartbeat;
 			hub_heartbeat(a->hub);
 		}
+		hub_expire(a->hub);  /* --history-age; nothing to do without it */
 		trim_after_drop(a->hub, &high);
 		pthread_mutex_lock(&tick_mu);
 	}
@@ -212,6 +219,33 @@ static size_t parse_size(const char *opt, const char *v, size_t min, size_t max)
 	if((size_t)n * mult < min)
 		usage_error("%s: %s is out of range (at least %zu)", opt, v, min);
 	return (size_t)n * mult;
+}
+
+/* A duration: a number and s, m, h or d (seconds without a unit), in
+ * microseconds; at most a year. */
+static uint64_t parse_duration(const char *opt, const char *v)
+{
+	char num[32];
+	size_t len = strlen(v);
+	long long unit = 1, n;
+
+	if(len && len < sizeof(num)) {
+		switch(v[len - 1]) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		default: unit = 0; break;
+		}
+	}
+	if(!unit)
+		return (uint64_t)parse_num(opt, v, 0, 366LL * 86400) * 1000000u;
+	memcpy(num, v, len - 1);
+	num[len - 1] = '\0';
+	if(!num[0])
+		usage_error("%s: '%s' is not a duration (90s, 10m, 1h, 2d)", opt, v);
+	n = parse_num(opt, num, 0, 366LL * 86400 / unit);
+	return (uint64_t)(n * unit) * 1000000u;
 }
 
 /* A token file's first line, without its line end; a usage error if none. */
@@ -419,7 +453,7 @@ int main(int argc, char **argv)
 		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
 		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
 		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
-		.conn_memory = 6144, .publish_window = 32,
+		.conn_memory = 6144, .publish_window = 32, .max_memory = 128u << 20,
 	};
 	struct hub_config hc;
 	struct tick_arg tick;
@@ -450,6 +484,10 @@ int main(int argc, char **argv)
 		case OPT_HISTORY: cfg.history = (size_t)parse_num("--history", optarg, 0, 10000000); break;
 		case OPT_HISTORY_BYTES:
 			cfg.history_bytes = parse_size("--history-bytes", optarg, 1, (size_t)1 << 40);
+			break;
+		case OPT_HISTORY_AGE: cfg.history_age_us = parse_duration("--history-age", optarg); break;
+		case OPT_MAX_MEMORY:
+			cfg.max_memory = parse_size("--max-memory", optarg, 64 * 1024, (size_t)1 << 40);
 			break;
 		case OPT_HEARTBEAT: cfg.heartbeat = parse_seconds("--heartbeat", optarg, 86400); break;
 		case OPT_RETRY: cfg.retry_ms = parse_num("--retry", optarg, 0, 86400000); break;
@@ -518,6 +556,8 @@ int main(int argc, char **argv)
 	hc.max_subscribers = cfg.max_subscribers;
 	hc.retry_ms = cfg.retry_ms;
 	hc.publish_window = cfg.publish_window;
+	hc.max_memory = cfg.max_memory;
+	hc.history_age_us = cfg.history_age_us;
 	hc.ops.suspend = fan_park;
 	hc.ops.resume = fan_wake;
 	hub = hub_new(&hc);

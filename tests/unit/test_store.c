@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_harness.h"
 #include "tap.h"
@@ -236,6 +237,117 @@ static void test_restore(const struct backend *b)
 	h_close(h);
 }
 
+/* --max-memory: the bound holds through a flood into many topics; the
+ * oldest events of the largest topic go first; an event larger than the
+ * bound is refused; what was evicted is trimmed from the backend too. */
+static void test_memory(const struct backend *b)
+{
+	struct limits lim = { .max_memory = 64 * 1024, .max_topics = 1000 };
+	struct hub *h = h_open(b, 0, &lim);
+	char big[2048], name[16], id0[HUB_ID_MAX + 1], huge_id[HUB_ID_MAX + 1];
+	struct hub_stats st;
+	struct hub_sub *s;
+	uint64_t got[N], high = 0;
+	size_t n;
+	char *huge;
+	int i, ok = 1;
+
+	memset(big, 'm', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ok &= h_pub(h, "big", big, id0) == HUB_OK;
+	for(i = 0; i < 40; i++)
+		ok &= h_pub(h, "big", big, ids[i]) == HUB_OK;
+	for(i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "t%d", i);
+		ok &= h_pub(h, name, "small", ids[i % N]) == HUB_OK;
+		st = stats(h);
+		if(st.memory_bytes > high)
+			high = st.memory_bytes;
+	}
+	st = stats(h);
+	tap_ok(ok && high <= 64 * 1024 && st.evicted_events > 0 && st.max_memory == 64 * 1024,
+	       "%s: memory: a flood into 100 topics stays under the bound (%llu <= 65536), %llu evicted",
+	       b->name, (unsigned long long)high, (unsigned long long)st.evicted_events);
+	s = h_sub(h, "big", id0, buf, sizeof(buf));
+	n = h_ids(buf, got, N);
+	tap_ok(s && h_gap(buf) && n > 0 && n < 40,
+	       "%s: memory: the largest topic lost its oldest: a resume there is a gap (%zu kept)",
+	       b->name, n);
+	hub_unsubscribe(h, s);
+	huge = malloc(70 * 1024);
+	memset(huge, 'h', 70 * 1024 - 1);
+	huge[70 * 1024 - 1] = '\0';
+	tap_ok(h_pub(h, "t", huge, huge_id) == HUB_ETOOBIG && stats(h).memory_bytes <= 64 * 1024,
+	       "%s: memory: an event larger than the bound is refused", b->name);
+	free(huge);
+	n = stats(h).retained_events;
+	h_close(h);
+	if(b->durable) {
+		h = h_open(b, 1, &lim);
+		tap_ok(stats(h).retained_events == n && stats(h).memory_bytes <= 64 * 1024,
+		       "%s: memory: the backend mirrors the eviction (%zu events restored)", b->name, n);
+		h_close(h);
+	}
+}
+
+/* --max-topics: the least recently used topic without subscribers makes
+ * room; only when every topic has one is a new topic refused; a resume
+ * into a forgotten topic is a gap. */
+static void test_topics(const struct backend *b)
+{
+	struct limits lim = { .max_topics = 4 };
+	struct hub *h = h_open(b, 0, &lim);
+	struct hub_sub *s[4];
+	char name[16];
+	int i, ok = 1;
+
+	ok &= h_pub(h, "first", "1", ids[0]) == HUB_OK;
+	for(i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ok &= h_pub(h, name, "x", ids[1]) == HUB_OK;
+	}
+	tap_ok(ok && stats(h).topics == 4 && stats(h).expired_topics >= 997,
+	       "%s: topics: 1000 fresh topics through a table of 4, each makes room", b->name);
+	s[0] = h_sub(h, "first", ids[0], buf, sizeof(buf));
+	tap_ok(s[0] && h_gap(buf), "%s: topics: a resume into a forgotten topic is a gap", b->name);
+	for(i = 1; i < 4; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		s[i] = h_sub(h, name, NULL, buf, sizeof(buf));
+		ok &= s[i] != NULL;
+	}
+	ok &= h_pub(h, "s1", "kept", ids[2]) == HUB_OK;
+	tap_ok(ok && h_pub(h, "another", "x", ids[3]) == HUB_EBUSY,
+	       "%s: topics: every topic subscribed: a new one is refused", b->name);
+	hub_unsubscribe(h, s[3]);
+	tap_ok(h_pub(h, "another", "x", ids[3]) == HUB_OK,
+	       "%s: topics: one subscriber gone, its topic makes room", b->name);
+	for(i = 0; i < 3; i++)
+		hub_unsubscribe(h, s[i]);
+	h_close(h);
+}
+
+/* --history-age: hub_expire drops old events and forgets the topics they
+ * leave empty. */
+static void test_age(const struct backend *b)
+{
+	struct limits lim = { .history_age_us = 1 };
+	struct hub *h = h_open(b, 0, &lim);
+	struct hub_sub *s;
+	uint64_t got[4];
+	int ok;
+
+	ok = h_pub(h, "old", "x", ids[0]) == HUB_OK && h_pub(h, "old", "y", ids[1]) == HUB_OK;
+	nanosleep(&(struct timespec){ 0, 2000000 }, NULL);  /* older than 1 us */
+	hub_expire(h);
+	tap_ok(ok && stats(h).retained_events == 0 && stats(h).topics == 0 &&
+	       stats(h).expired_topics == 1, "%s: age: old events go, and their empty topic", b->name);
+	s = h_sub(h, "old", ids[0], buf, sizeof(buf));
+	tap_ok(s && h_gap(buf) && h_ids(buf, got, 4) == 0,
+	       "%s: age: a resume from an expired event is a gap", b->name);
+	hub_unsubscribe(h, s);
+	h_close(h);
+}
+
 int main(void)
 {
 	size_t i;
@@ -249,6 +361,9 @@ int main(void)
 		test_gap(b);
 		test_trim(b);
 		test_restore(b);
+		test_memory(b);
+		test_topics(b);
+		test_age(b);
 	}
 	return tap_done();
 }

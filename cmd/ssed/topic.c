@@ -216,44 +216,55 @@ struct topic *topic__get(struct hub *h, const char *name, size_t len, int create
 
 /* ---- retention: per topic, over all topics, by age */
 
-/* Evict for max_memory down to a little under it (so one scan frees more
- * than one event), oldest first from the largest topic; never the newest
- * event of keep (the one being stored). */
+/* What t could give up for max_memory: all but the newest event of keep
+ * (the one being stored). */
+static size_t evictable(const struct topic *t, const struct topic *keep)
+{
+	size_t c = t->r.cost;
+
+	if(t == keep && t->r.head != t->r.tail)
+		c -= RING_EV(&t->r, t->r.head - 1)->cost;
+	return c;
+}
+
+/*
+ * Evict for max_memory down to a little under it, so that one pass frees
+ * more than one event. A pass finds the largest topic's size L, then takes
+ * the oldest events of every topic holding L/2 or more (least recently
+ * used first) until enough is free: the large topics pay, oldest first,
+ * and many equal topics cost one pass over the table, not one per event.
+ */
 static void evict_for_memory(struct hub *h, struct topic *keep)
 {
 	size_t target = h->cfg.max_memory - h->cfg.max_memory / 64;
 
 	while(h->st.memory_bytes > target) {
-		struct topic *t, *big = NULL;
-		size_t bigcost = 0, next = 0, c;
-		uint64_t before;
+		struct topic *t, *prev;
+		size_t big = 0, c;
 
 		for(t = h->lru; t; t = t->lnext) {
-			c = t->r.cost;
-			if(t == keep && t->r.head != t->r.tail)
-				c -= RING_EV(&t->r, t->r.head - 1)->cost;
-			if(c > bigcost) {
-				next = bigcost;
-				bigcost = c;
-				big = t;
-			} else if(c > next) {
-				next = c;
-			}
+			c = evictable(t, keep);
+			if(c > big)
+				big = c;
 		}
 		if(!big)
 			return;
-		before = h->st.evicted_events;
-		/* From the largest until it is no longer the largest. */
-		do {
-			c = RING_EV(&big->r, big->r.tail)->cost;
-			evict_one(h, big);
-			h->st.evicted_events++;
-			bigcost -= c;
-		} while(h->st.memory_bytes > target && bigcost > next && bigcost);
-		if(h->st.evicted_events != before)
-			trim_store(h, big);
-		if(big != keep)
-			topic__maybe_drop(h, big, 1);
+		for(t = h->lru_tail; t && h->st.memory_bytes > target; t = prev) {
+			int evicted = 0;
+
+			prev = t->lprev;
+			while(h->st.memory_bytes > target && (c = evictable(t, keep)) &&
+			      c >= big / 2) {
+				evict_one(h, t);
+				h->st.evicted_events++;
+				evicted = 1;
+			}
+			if(!evicted)
+				continue;
+			trim_store(h, t);
+			if(t != keep)
+				topic__maybe_drop(h, t, 1);
+		}
 	}
 }
 

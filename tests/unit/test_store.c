@@ -273,6 +273,8 @@ static void test_memory(const struct backend *b)
 	tap_ok(s && h_gap(buf) && n > 0 && n < 40,
 	       "%s: memory: the largest topic lost its oldest: a resume there is a gap (%zu kept)",
 	       b->name, n);
+	tap_ok(stats(h).retained_events == n + 100,
+	       "%s: memory: the small topics kept theirs", b->name);
 	hub_unsubscribe(h, s);
 	huge = malloc(70 * 1024);
 	memset(huge, 'h', 70 * 1024 - 1);

@@ -315,6 +315,13 @@ size_t hub_wait_empty(struct hub *h, int ms)
 	return left;
 }
 
+void hub_store_stats(struct hub *h, struct store_stats *st, const char **name)
+{
+	/* The backend serialises stats itself: no hub lock. */
+	h->store->ops->stats(h->store, st);
+	*name = h->store->ops->name;
+}
+
 void hub_stats(struct hub *h, struct hub_stats *st)
 {
 	pthread_mutex_lock(&h->mu);

@@ -204,6 +204,10 @@ size_t hub_wait_empty(struct hub *h, int ms);
  * (ssed's ticker does, once a second). */
 void hub_expire(struct hub *h);
 
+/* hub_store_stats - the backend's own figures (store.h), for /metrics;
+ * its name to *name. */
+void hub_store_stats(struct hub *h, struct store_stats *st, const char **name);
+
 /* hub_stats - a snapshot of the counters. */
 void hub_stats(struct hub *h, struct hub_stats *st);
 

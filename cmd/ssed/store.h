@@ -19,8 +19,13 @@
  * Threads: append, trim and stats may be called from any thread; a backend
  * serialises them itself. sink->commit is called from the backend's own
  * thread, one batch at a time, batches in seq order, never with a lock of
- * the backend's held that append also takes. done callbacks run after the
- * batch's commit.
+ * the backend's held that append or trim also take. done callbacks run
+ * after the batch's commit, without such a lock too.
+ *
+ * The hub calls trim with its own lock held, and sink->commit takes that
+ * lock: trim only queues its work and never waits for a commit. restore
+ * runs on the caller's thread with the hub's lock held; each() may call
+ * trim (restored events over the limits), and nothing of the sink.
  *
  * A synchronous backend (ops.sync, the memory one) commits and calls done
  * inside append, on the caller's thread. The hub then calls its append and

@@ -48,6 +48,8 @@ static uint64_t num(const char *id)
 static void test_order(const struct backend *b)
 {
 	struct hub *h = h_open(b, 0, NULL);
+	struct store_stats ss;
+	const char *name;
 	uint64_t got[N];
 	struct hub_sub *s;
 	size_t n, i;
@@ -63,6 +65,10 @@ static void test_order(const struct backend *b)
 		ok = got[i] == num(ids[i + 1]);
 	if(!tap_ok(ok, "%s: order: one stream over both gets them all, in publish order", b->name))
 		tap_diag("got %zu ids", n);
+	hub_store_stats(h, &ss, &name);
+	tap_ok(!strcmp(name, b->name) && ss.commits >= 1 && ss.commits <= N && ss.connected,
+	       "%s: order: the backend reports its commits (%llu)", b->name,
+	       (unsigned long long)ss.commits);
 	hub_unsubscribe(h, s);
 	h_close(h);
 }

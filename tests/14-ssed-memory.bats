@@ -30,8 +30,9 @@ ok_count() {
 	[ "$(ok_count "$BATS_TEST_TMPDIR/r2")" -eq 300 ]
 	peak=$(vm VmHWM)
 	echo "RSS at start ${base} kB, peak ${peak} kB" >&3
-	# 120 MB went in; the peak stays within the bound plus request buffers.
-	[ "$peak" -lt $((base + 8192 + 24576)) ]
+	# 120 MB went in; the peak stays within the bound plus request buffers
+	# (not under ASan, whose quarantine holds freed memory back).
+	[ -n "${SAN_LOG:-}" ] || [ "$peak" -lt $((base + 8192 + 24576)) ]
 	mem=$(metric ssed_retained_memory_bytes)
 	bytes=$(metric ssed_retained_bytes)
 	[ "$mem" -le 8388608 ]

@@ -109,6 +109,35 @@ struct async {
 
 static uint64_t kept_seq;  /* the last seq, which a reopen restores */
 
+/* The gate: while held, appends queue up and nothing is committed. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_held;
+static size_t gate_queued;       /* appends waiting at the gate */
+
+void h_hold(int on)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_held = on;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+int h_wait_queued(size_t n)
+{
+	struct timespec until;
+	int ok;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&gate_mu);
+	while(gate_queued < n && pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == 0)
+		;
+	ok = gate_queued >= n;
+	pthread_mutex_unlock(&gate_mu);
+	return ok;
+}
+
 static void *async_main(void *arg)
 {
 	struct async *a = arg;
@@ -120,6 +149,16 @@ static void *async_main(void *arg)
 			pthread_cond_wait(&a->cv, &a->mu);
 		if(!a->head)
 			break;
+		pthread_mutex_unlock(&a->mu);
+		pthread_mutex_lock(&gate_mu);
+		for(j = a->head, gate_queued = 0; j; j = j->next)
+			gate_queued++;
+		pthread_cond_broadcast(&gate_cv);
+		while(gate_held)
+			pthread_cond_wait(&gate_cv, &gate_mu);
+		gate_queued = 0;
+		pthread_mutex_unlock(&gate_mu);
+		pthread_mutex_lock(&a->mu);
 		list = a->head;
 		a->head = NULL;
 		a->tail = &a->head;
@@ -296,8 +335,8 @@ static struct store *async_open(const struct store_sink *sink, void *arg)
 }
 
 const struct backend backends[] = {
-	{ "memory", mem_open, mem_open, 0, 0, 1, NULL },
-	{ "threaded", async_open, async_reopen, 1, 1, 1, NULL },
+	{ "memory", mem_open, mem_open, 0, 0, 1, 0, NULL },
+	{ "threaded", async_open, async_reopen, 1, 1, 1, 1, NULL },
 };
 const size_t nbackends = sizeof(backends) / sizeof(backends[0]);
 

@@ -26,6 +26,7 @@ struct backend {
 	int durable;           /* keeps retained events and seqs across reopen */
 	int keeps_seq;         /* keeps the last seq across reopen, events or not */
 	int test_clock;        /* takes seqs from the clock h_clock_shift moves */
+	int gate;              /* commits wait at h_hold's gate */
 	void *arg;
 };
 
@@ -42,6 +43,12 @@ struct limits {
 
 /* Move the test clock by us microseconds (negative: back in time). */
 void h_clock_shift(int64_t us);
+
+/* Hold (on) or open the gate of a backend with one: held, its appends
+ * queue up uncommitted. h_wait_queued waits (5 s at most) until n appends
+ * wait at the gate; 1 when they do. */
+void h_hold(int on);
+int h_wait_queued(size_t n);
 
 /* A hub over backend b: fresh (reopen 0) or reopened. NULL on failure. */
 struct hub *h_open(const struct backend *b, int reopen, const struct limits *lim);

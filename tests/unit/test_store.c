@@ -6,6 +6,7 @@
  * backend's capabilities: a durable one gives its events back, the
  * memory one starts empty, so a resume across it is a gap.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,46 @@ static void test_age(const struct backend *b)
 	h_close(h);
 }
 
+struct pub_arg {
+	struct hub *h;
+	char id[HUB_ID_MAX + 1];
+	int rc;
+};
+
+static void *pub_main(void *arg)
+{
+	struct pub_arg *a = arg;
+
+	__atomic_store_n(&a->rc, h_pub(a->h, "t", "gated", a->id), __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* No subscriber sees an event before its backend has committed it, and
+ * the publisher's reply waits for that commit. */
+static void test_commit_first(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	struct pub_arg a = { h, "", -1 };
+	struct hub_sub *s;
+	pthread_t tid;
+	int queued;
+
+	s = h_sub(h, "t", NULL, buf, sizeof(buf));
+	h_hold(1);
+	pthread_create(&tid, NULL, pub_main, &a);
+	queued = h_wait_queued(1);
+	h_read(h, s, buf, sizeof(buf));
+	tap_ok(queued && !strstr(buf, "gated") && __atomic_load_n(&a.rc, __ATOMIC_SEQ_CST) == -1,
+	       "%s: commit first: an event the backend holds is not seen, its publish waits", b->name);
+	h_hold(0);
+	pthread_join(tid, NULL);
+	h_read(h, s, buf, sizeof(buf));
+	tap_ok(a.rc == HUB_OK && strstr(buf, "data: gated\n") && strstr(buf, a.id),
+	       "%s: commit first: once committed, the reply goes and the stream gets it", b->name);
+	hub_unsubscribe(h, s);
+	h_close(h);
+}
+
 int main(void)
 {
 	size_t i;
@@ -372,6 +413,8 @@ int main(void)
 		test_memory(b);
 		test_topics(b);
 		test_age(b);
+		if(b->gate)
+			test_commit_first(b);
 	}
 	return tap_done();
 }

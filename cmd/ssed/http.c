@@ -627,7 +627,7 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		"# HELP ssed_retained_memory_bytes Memory the retained events hold, allocation included.\n"
 		"# TYPE ssed_retained_memory_bytes gauge\n"
 		"ssed_retained_memory_bytes %llu\n"
-		"# HELP ssed_max_memory_bytes The bound on ssed_retained_memory_bytes (--max-memory; 0: none).\n"
+		"# HELP ssed_max_memory_bytes The bound on ssed_retained_memory_bytes (--max-memory).\n"
 		"# TYPE ssed_max_memory_bytes gauge\n"
 		"ssed_max_memory_bytes %llu\n"
 		"# HELP ssed_evicted_events_total Events evicted early to stay under --max-memory.\n"

@@ -121,8 +121,15 @@ $(B)/sse-cat: $(call obj,$(CAT_SRC)) $(LIBSSE)
 $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
-# The hub's test runs the real hub.c, waker thread and all.
-$(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
+# The hub's tests run the real hub and its units, waker thread and all,
+# and the backend conformance suite runs it over every backend.
+HUB_OBJ = $(call obj,cmd/ssed/hub.c cmd/ssed/topic.c cmd/ssed/sub.c cmd/ssed/ring.c cmd/ssed/wake.c cmd/ssed/pace.c \
+	cmd/ssed/stream.c cmd/ssed/store_mem.c)
+$(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(HUB_OBJ) $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(O)/tests/test_store: $(O)/tests/unit/test_store.o $(O)/tests/unit/store_harness.o \
+		$(HUB_OBJ) $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 
 # Tokens are made and signed in the test itself (libjwt, GnuTLS).

@@ -3,6 +3,8 @@ complete -c ssed -s l -l listen -x -d 'listen on TCP [ADDR:]PORT' -a '127.0.0.1:
 complete -c ssed -s u -l unix-socket -r -F -d 'listen on a Unix socket'
 complete -c ssed -l history -x -d 'events kept per topic'
 complete -c ssed -l history-bytes -x -d 'bytes kept per topic'
+complete -c ssed -l history-age -x -d 'drop events older than this (90s, 10m, 1h)'
+complete -c ssed -l max-memory -x -d 'memory all retained events may use'
 complete -c ssed -l heartbeat -x -d 'seconds between heartbeats'
 complete -c ssed -l retry -x -d 'retry field sent to new streams (ms)'
 complete -c ssed -l cors -x -d 'allowed origin'

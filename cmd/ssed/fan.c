@@ -35,6 +35,7 @@ enum { END_NONE, END_CLEAN, END_CLOSE };
 struct fan_thread;
 
 struct fan_stream {
+	struct fan *fan;
 	struct MHD_Connection *conn;
 	struct hub_sub *sub;
 	struct fan_thread *th;
@@ -51,6 +52,7 @@ struct fan_stream {
 };
 
 struct fan_thread {
+	struct fan *fan;
 	pthread_t tid;
 	int ep, efd;
 	pthread_mutex_t mu;             /* guards ready, adopt, closing, sleeping */
@@ -60,6 +62,7 @@ struct fan_thread {
 	int closing;                    /* end everything from now on */
 	int sleeping;                   /* in epoll_wait: the eventfd must be poked */
 	int running;
+	int started;                    /* its thread was created */
 	struct fan_stream *streams;     /* only this thread touches the list */
 	size_t nblocked;                /* streams waiting for EPOLLOUT */
 	struct fan_stream *batch[BATCH_N];
@@ -67,12 +70,14 @@ struct fan_thread {
 	char buf[BATCH_BYTES];
 };
 
-static struct fan_thread *threads;
-static unsigned nthreads;
-static unsigned next_thread;
-static struct hub *hub;
-static double timeout_s;
-static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+struct fan {
+	struct fan_thread *threads;
+	unsigned nthreads;
+	unsigned next_thread;           /* round robin, atomic */
+	struct hub *hub;
+	double timeout_s;
+	pthread_mutex_t start_mu;       /* handover against fan_stop */
+};
 
 static double mono(void)
 {
@@ -155,7 +160,7 @@ void fan_wake(void *stream)
  */
 static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 {
-	hub_quiet(hub, s->sub);
+	hub_quiet(t->fan->hub, s->sub);
 	pthread_mutex_lock(&t->mu);
 	dequeue(t, s);
 	pthread_mutex_unlock(&t->mu);
@@ -302,7 +307,7 @@ static void turn(struct fan_thread *t)
 			t->req[m].sub = s->sub;
 			m++;
 		}
-		got = hub_read_batch(hub, t->req, m, t->buf, sizeof(t->buf), CHUNK_HEAD, 2,
+		got = hub_read_batch(t->fan->hub, t->req, m, t->buf, sizeof(t->buf), CHUNK_HEAD, 2,
 				     READ_MAX, 512);
 		for(i = 0; i < got; i++)
 			deliver(t, t->batch[i], &t->req[i]);
@@ -359,7 +364,7 @@ static void reap_blocked(struct fan_thread *t, double now)
 		return;  /* idle streams are not walked */
 	for(s = t->streams; s; s = next) {
 		next = s->next;
-		if(s->blocked && now - s->since >= timeout_s)
+		if(s->blocked && now - s->since >= t->fan->timeout_s)
 			end_stream(t, s, END_CLOSE);
 	}
 }
@@ -425,26 +430,34 @@ static void *fan_main(void *arg)
 	return NULL;
 }
 
-int fan_start(struct hub *h, unsigned n, unsigned timeout)
+struct fan *fan_start(struct hub *h, unsigned n, unsigned timeout)
 {
 	struct epoll_event ev;
+	struct fan *f;
 	unsigned i;
+	int err;
 
 	if(n < 1)
 		n = 1;
 	if(n > FAN_THREADS_MAX)
 		n = FAN_THREADS_MAX;
-	hub = h;
-	timeout_s = timeout;
-	threads = calloc(n, sizeof(*threads));
-	if(!threads)
-		return -1;
+	f = calloc(1, sizeof(*f));
+	if(!f)
+		return NULL;
+	f->hub = h;
+	f->timeout_s = timeout;
+	pthread_mutex_init(&f->start_mu, NULL);
+	f->threads = calloc(n, sizeof(*f->threads));
+	if(!f->threads)
+		goto fail;
 	for(i = 0; i < n; i++) {
-		struct fan_thread *t = &threads[i];
+		struct fan_thread *t = &f->threads[i];
 
+		t->fan = f;
 		pthread_mutex_init(&t->mu, NULL);
 		t->ep = epoll_create1(EPOLL_CLOEXEC);
 		t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		f->nthreads = i + 1;  /* fan_stop cleans this one up from here */
 		if(t->ep < 0 || t->efd < 0)
 			goto fail;
 		ev.events = EPOLLIN;
@@ -456,60 +469,71 @@ int fan_start(struct hub *h, unsigned n, unsigned timeout)
 			t->running = 0;
 			goto fail;
 		}
-		nthreads = i + 1;
+		t->started = 1;
 	}
-	return 0;
+	return f;
 fail:
-	nthreads = i;
-	fan_close();
-	fan_stop();
-	return -1;
+	err = errno;
+	fan_close(f);
+	fan_stop(f);
+	errno = err;
+	return NULL;
 }
 
-void fan_close(void)
+void fan_close(struct fan *f)
 {
 	unsigned i;
 
-	for(i = 0; i < nthreads; i++) {
-		pthread_mutex_lock(&threads[i].mu);
-		threads[i].closing = 1;
-		pthread_mutex_unlock(&threads[i].mu);
-		poke(&threads[i]);
+	for(i = 0; i < f->nthreads; i++) {
+		pthread_mutex_lock(&f->threads[i].mu);
+		f->threads[i].closing = 1;
+		pthread_mutex_unlock(&f->threads[i].mu);
+		if(f->threads[i].efd >= 0)
+			poke(&f->threads[i]);
 	}
 }
 
-void fan_stop(void)
+void fan_stop(struct fan *f)
 {
-	unsigned i;
+	unsigned i, n;
 
-	pthread_mutex_lock(&start_mu);
-	for(i = 0; i < nthreads; i++) {
-		pthread_mutex_lock(&threads[i].mu);
-		threads[i].closing = 1;
-		threads[i].running = 0;
-		pthread_mutex_unlock(&threads[i].mu);
-		poke(&threads[i]);
-		pthread_join(threads[i].tid, NULL);
+	if(!f)
+		return;
+	pthread_mutex_lock(&f->start_mu);
+	n = f->nthreads;
+	for(i = 0; i < n; i++) {
+		struct fan_thread *t = &f->threads[i];
+
+		pthread_mutex_lock(&t->mu);
+		t->closing = 1;
+		t->running = 0;
+		pthread_mutex_unlock(&t->mu);
+		if(!t->started)
+			continue;
+		poke(t);
+		pthread_join(t->tid, NULL);
 	}
-	pthread_mutex_unlock(&start_mu);
-	if(threads) {
-		for(i = 0; threads && i < nthreads; i++) {
-			close(threads[i].ep);
-			close(threads[i].efd);
-			pthread_mutex_destroy(&threads[i].mu);
-		}
+	f->nthreads = 0;  /* handover refuses from now on */
+	pthread_mutex_unlock(&f->start_mu);
+	for(i = 0; i < n; i++) {
+		if(f->threads[i].ep >= 0)
+			close(f->threads[i].ep);
+		if(f->threads[i].efd >= 0)
+			close(f->threads[i].efd);
+		pthread_mutex_destroy(&f->threads[i].mu);
 	}
-	free(threads);
-	threads = NULL;
-	nthreads = 0;
+	free(f->threads);
+	pthread_mutex_destroy(&f->start_mu);
+	free(f);
 }
 
-struct fan_stream *fan_stream_new(struct MHD_Connection *c, int raw)
+struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, int raw)
 {
 	struct fan_stream *s = calloc(1, sizeof(*s));
 
 	if(!s)
 		return NULL;
+	s->fan = f;
 	s->conn = c;
 	s->raw = raw;
 	s->fd = -1;
@@ -527,17 +551,18 @@ void fan_stream_free(struct fan_stream *s)
 int fan_handover(struct fan_stream *s, struct hub_sub *sub)
 {
 	const union MHD_ConnectionInfo *ci;
+	struct fan *f = s->fan;
 	struct fan_thread *t;
 	int ok = 0;
 
 	ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if(!ci || !threads)
+	if(!ci || !f)
 		return -1;
 	s->fd = ci->connect_fd;
 	s->sub = sub;
-	pthread_mutex_lock(&start_mu);
-	if(nthreads) {
-		t = &threads[__atomic_fetch_add(&next_thread, 1, __ATOMIC_RELAXED) % nthreads];
+	pthread_mutex_lock(&f->start_mu);
+	if(f->nthreads) {
+		t = &f->threads[__atomic_fetch_add(&f->next_thread, 1, __ATOMIC_RELAXED) % f->nthreads];
 		pthread_mutex_lock(&t->mu);
 		if(t->running && !t->closing) {
 			/* Suspend before the thread can see it: it may resume it at once. */
@@ -551,7 +576,7 @@ int fan_handover(struct fan_stream *s, struct hub_sub *sub)
 		if(ok)
 			poke(t);
 	}
-	pthread_mutex_unlock(&start_mu);
+	pthread_mutex_unlock(&f->start_mu);
 	return ok ? 0 : -1;
 }
 

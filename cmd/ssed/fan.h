@@ -24,22 +24,25 @@
 
 #include "hub.h"
 
+struct fan;
 struct fan_stream;
 
-/* fan_start - start nthreads delivery threads. Returns 0, or -1 with errno. */
-int fan_start(struct hub *h, unsigned nthreads, unsigned timeout_s);
+/* fan_start - the delivery loop of hub h: nthreads threads, each closing a
+ * stream whose socket takes nothing for timeout_s seconds. NULL with errno
+ * when a thread or its epoll cannot be made. */
+struct fan *fan_start(struct hub *h, unsigned nthreads, unsigned timeout_s);
 
 /* fan_close - end every stream (cleanly when nothing is half sent) and
  * every stream handed over from now on. */
-void fan_close(void);
+void fan_close(struct fan *f);
 
-/* fan_stop - join the threads; fan_close() first, and wait for the streams
- * to be freed (hub_wait_empty) before stopping libmicrohttpd. */
-void fan_stop(void);
+/* fan_stop - join the threads and free f; fan_close() first, and wait for
+ * the streams to be freed (hub_wait_empty) before stopping libmicrohttpd. */
+void fan_stop(struct fan *f);
 
-/* fan_stream_new - the delivery state of one stream on connection c;
+/* fan_stream_new - the delivery state of one stream of f on connection c;
  * raw: HTTP/1.0 (no chunks). NULL when out of memory. */
-struct fan_stream *fan_stream_new(struct MHD_Connection *c, int raw);
+struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, int raw);
 
 /* fan_stream_free - free it (from the response's free callback). */
 void fan_stream_free(struct fan_stream *s);

@@ -217,6 +217,10 @@ static const char *hub_why(int rc)
 	switch(rc) {
 	case HUB_EBUSY: return "too many topics";
 	case HUB_EFIELD: return "bad id or event type";
+	case HUB_ETOOBIG: return "event larger than --max-memory";
+	case HUB_EFULL: return "no room to store the event";
+	case HUB_EDOWN: return "cannot store events now";
+	case HUB_EIO: return "storing the event failed";
 	default: return "out of memory";
 	}
 }
@@ -226,6 +230,9 @@ static unsigned hub_status(int rc)
 	switch(rc) {
 	case HUB_EBUSY: return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case HUB_EFIELD: return MHD_HTTP_BAD_REQUEST;
+	case HUB_ETOOBIG: return MHD_HTTP_CONTENT_TOO_LARGE;
+	case HUB_EFULL: return MHD_HTTP_INSUFFICIENT_STORAGE;
+	case HUB_EDOWN: return MHD_HTTP_SERVICE_UNAVAILABLE;
 	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
 }
@@ -566,7 +573,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	if(!s)
 		return MHD_NO;
 	s->hub = x->hub;
-	s->fan = fan_stream_new(c, http10);
+	s->fan = fan_stream_new(x->fan, c, http10);
 	if(!s->fan) {
 		free(s);
 		return MHD_NO;
@@ -640,14 +647,28 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		"ssed_retained_events %llu\n"
 		"# HELP ssed_retained_bytes Bytes of events held for replay.\n"
 		"# TYPE ssed_retained_bytes gauge\n"
-		"ssed_retained_bytes %llu\n",
+		"ssed_retained_bytes %llu\n"
+		"# HELP ssed_retained_memory_bytes Memory the retained events hold, allocation included.\n"
+		"# TYPE ssed_retained_memory_bytes gauge\n"
+		"ssed_retained_memory_bytes %llu\n"
+		"# HELP ssed_max_memory_bytes The bound on ssed_retained_memory_bytes (--max-memory).\n"
+		"# TYPE ssed_max_memory_bytes gauge\n"
+		"ssed_max_memory_bytes %llu\n"
+		"# HELP ssed_evicted_events_total Events evicted early to stay under --max-memory.\n"
+		"# TYPE ssed_evicted_events_total counter\n"
+		"ssed_evicted_events_total %llu\n"
+		"# HELP ssed_expired_topics_total Topics forgotten: expired (--history-age), emptied, or making room (--max-topics).\n"
+		"# TYPE ssed_expired_topics_total counter\n"
+		"ssed_expired_topics_total %llu\n",
 		(unsigned long long)st.subscribers, (unsigned long long)x->cfg->max_subscribers,
 		(unsigned long long)st.topics,
 		(unsigned long long)st.published, (unsigned long long)st.delivered_events,
 		(unsigned long long)st.delivered_bytes, (unsigned long long)st.slow_dropped,
 		(unsigned long long)st.gaps, (unsigned long long)st.pub_waits,
 		(unsigned long long)st.retained_events,
-		(unsigned long long)st.retained_bytes);
+		(unsigned long long)st.retained_bytes, (unsigned long long)st.memory_bytes,
+		(unsigned long long)st.max_memory, (unsigned long long)st.evicted_events,
+		(unsigned long long)st.expired_topics);
 	if(n < 0)
 		return MHD_NO;
 	r = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_FREE);

@@ -1,10 +1,14 @@
 /*
- * hub.h - topics, the shared event log, subscribers' cursors and wake-ups.
+ * hub.h - topics and subscribers: publish, subscribe, read from a cursor.
  *
- * The hub knows nothing of HTTP. A published event is framed once into its
- * wire bytes and appended to its topic's ring; a subscriber is a set of
- * cursors into rings and reads the shared bytes from there. Memory is
- * bounded by the rings, never by subscribers times backlog.
+ * The hub knows neither HTTP nor where events are kept. A published event
+ * is framed once into its wire bytes, handed to the backend (store.h),
+ * which gives it its seq, and only once the backend commits it does it
+ * enter its topic's ring (ring.h) and wake the topic's streams (wake.c);
+ * so no subscriber sees an event before it is stored. A subscriber is a
+ * set of cursors into rings and reads the shared bytes from there. Memory
+ * is bounded by the rings and by cfg.max_memory over them all, never by
+ * subscribers times backlog.
  *
  * Every function takes the hub's one mutex itself. ops.suspend is called
  * with that mutex held (the libmicrohttpd lock order: connection, then hub,
@@ -20,6 +24,7 @@
 #include <sys/types.h>
 
 #include "sse.h"
+#include "store.h"
 
 #define HUB_TOPIC_MAX 128      /* bytes in a topic name */
 #define HUB_ID_MAX 256         /* bytes in an event id */
@@ -40,14 +45,25 @@ struct hub_config {
 	size_t max_subscribers;
 	long long retry_ms;      /* sent to each new stream when >= 0 */
 	size_t publish_window;   /* see HUB_PUB_PACE (0: no pacing) */
+	size_t max_memory;       /* bytes every retained event may hold in all,
+				  * allocation included; 0: no bound */
+	uint64_t history_age_us; /* events older than this go (hub_expire); 0: never */
 	struct hub_ops ops;
+	/* The backend, opened by hub_new with the hub's sink; NULL: the
+	 * memory-only one. NULL from it: hub_new fails (it says why itself). */
+	struct store *(*store_open)(const struct store_sink *sink, void *arg);
+	void *store_arg;
 };
 
 enum hub_err {
 	HUB_OK = 0,
 	HUB_EBUSY = -1,      /* too many subscribers or topics */
 	HUB_ENOMEM = -2,
-	HUB_EFIELD = -3      /* id or event type not allowed */
+	HUB_EFIELD = -3,     /* id or event type not allowed */
+	HUB_ETOOBIG = -4,    /* one event larger than max_memory */
+	HUB_EFULL = -5,      /* the backend has no room (disk full) */
+	HUB_EDOWN = -6,      /* the backend cannot store now */
+	HUB_EIO = -7         /* the backend failed to store */
 };
 
 struct hub_stats {
@@ -55,13 +71,18 @@ struct hub_stats {
 	uint64_t slow_dropped, gaps, retained_events, retained_bytes;
 	uint64_t pub_waits;      /* publishes that waited (HUB_PUB_ROOM or _PACE) */
 	uint64_t pub_waiting;    /* publishes waiting now */
+	uint64_t memory_bytes;   /* memory the retained events hold */
+	uint64_t max_memory;     /* cfg.max_memory */
+	uint64_t evicted_events; /* events evicted to stay under max_memory */
+	uint64_t expired_topics; /* topics forgotten: expired, emptied, or to make room */
 };
 
 struct hub;
 struct hub_sub;
 
-/* hub_new - a hub, with its waker thread running; NULL when out of memory
- * or no thread. cfg is copied. */
+/* hub_new - a hub, with its waker thread running and its backend's events
+ * restored; NULL when out of memory, no thread, or the backend failed.
+ * cfg is copied. */
 struct hub *hub_new(const struct hub_config *cfg);
 
 /* hub_free - free the hub; every subscriber must be gone. */
@@ -93,11 +114,15 @@ int hub_topic_ok(const char *name, size_t len);
  * is full), so nobody waits for a slow subscriber; a publisher that waits
  * for each reply is held to the pace ssed delivers at, and its events
  * never queue up behind a burst of its own.
- * With ev->id NULL the hub assigns the next id, a
- * decimal number greater than every id it assigned before, also in an
- * earlier run (it starts from the clock in microseconds). The id used is
- * written, NUL-terminated, to id_out (HUB_ID_MAX + 1 bytes).
- * Returns HUB_OK, HUB_EFIELD, HUB_EBUSY or HUB_ENOMEM.
+ * With ev->id NULL the event's id is its seq, which the backend assigns: a
+ * decimal number greater than every one before, also in an earlier run.
+ * The id used is written, NUL-terminated, to id_out (HUB_ID_MAX + 1
+ * bytes). The call returns once the backend has stored the event.
+ * At max_memory the oldest retained events go, from the largest topics;
+ * when the topic table is full the least recently used topic without
+ * subscribers is forgotten to make room.
+ * Returns HUB_OK, HUB_EFIELD, HUB_EBUSY (every topic has subscribers),
+ * HUB_ETOOBIG, HUB_ENOMEM, or the backend's HUB_EFULL, _EDOWN, _EIO.
  */
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		const struct sse_event *ev, int flags, char *id_out);
@@ -173,6 +198,15 @@ size_t hub_close(struct hub *h);
 /* hub_wait_empty - wait up to ms milliseconds for the last subscriber to
  * go. Returns the number left. */
 size_t hub_wait_empty(struct hub *h, int ms);
+
+/* hub_expire - drop the events older than cfg.history_age_us, and forget
+ * the topics left with no event and no subscriber. Call it now and then
+ * (ssed's ticker does, once a second). */
+void hub_expire(struct hub *h);
+
+/* hub_store_stats - the backend's own figures (store.h), for /metrics;
+ * its name to *name. */
+void hub_store_stats(struct hub *h, struct store_stats *st, const char **name);
 
 /* hub_stats - a snapshot of the counters. */
 void hub_stats(struct hub *h, struct hub_stats *st);

@@ -39,6 +39,9 @@ static const char usage_text[] =
 "                                 localhost and loopback addresses (repeatable)\n"
 "      --history N                events kept per topic for resume (default 1000)\n"
 "      --history-bytes SIZE       bytes kept per topic at most (default 16M)\n"
+"      --history-age DURATION     drop events older than this (default 0: never)\n"
+"      --max-memory SIZE          memory all retained events may use in all; the\n"
+"                                 oldest of the largest topics go first (default 128M)\n"
 "      --heartbeat SECS           comment sent on idle streams (default 15, 0: off)\n"
 "      --retry MS                 retry field sent to each new stream (default: none)\n"
 "      --cors ORIGIN              allow cross-origin requests from ORIGIN (or *)\n"
@@ -67,14 +70,16 @@ static const char usage_text[] =
 "  -h, --help                     show this help and exit\n"
 "  -V, --version                  show the version and exit\n"
 "\n"
-"SIZE takes a K, M or G suffix. SIGHUP reads the token files again.\n"
+"SIZE takes a K, M or G suffix; DURATION is a number with s, m, h or d (90s, 10m,\n"
+"1h; seconds without one). SIGHUP reads the token files again.\n"
 "See ssed(1) for the HTTP API.\n";
 
 enum opt_id {
 	OPT_HISTORY = 256, OPT_HISTORY_BYTES, OPT_HEARTBEAT, OPT_RETRY, OPT_CORS,
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
-	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY, OPT_ALLOW_HOST, OPT_METRICS_TOKEN, OPT_NO_BROADCAST
+	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY, OPT_ALLOW_HOST, OPT_METRICS_TOKEN, OPT_NO_BROADCAST,
+	OPT_HISTORY_AGE, OPT_MAX_MEMORY
 };
 
 /* Sorted by long name. */
@@ -87,9 +92,11 @@ static const struct option long_opts[] = {
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "history-age", required_argument, NULL, OPT_HISTORY_AGE },
 	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
 	{ "max-subscribers", required_argument, NULL, OPT_MAX_SUBS },
 	{ "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
 	{ "metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN },
@@ -176,6 +183,7 @@ static void *ticker_main(void *arg)
 				next_hb = mono_now() + a->heartbeat;
 			hub_heartbeat(a->hub);
 		}
+		hub_expire(a->hub);  /* --history-age; nothing to do without it */
 		trim_after_drop(a->hub, &high);
 		pthread_mutex_lock(&tick_mu);
 	}
@@ -209,6 +217,33 @@ static size_t parse_size(const char *opt, const char *v, size_t min, size_t max)
 	return (size_t)n * mult;
 }
 
+/* A duration: a number and s, m, h or d (seconds without a unit), in
+ * microseconds; at most a year. */
+static uint64_t parse_duration(const char *opt, const char *v)
+{
+	char num[32];
+	size_t len = strlen(v);
+	long long unit = 1, n;
+
+	if(len && len < sizeof(num)) {
+		switch(v[len - 1]) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		default: unit = 0; break;
+		}
+	}
+	if(!unit)
+		return (uint64_t)parse_num(opt, v, 0, 366LL * 86400) * 1000000u;
+	memcpy(num, v, len - 1);
+	num[len - 1] = '\0';
+	if(!num[0])
+		usage_error("%s: '%s' is not a duration (90s, 10m, 1h, 2d)", opt, v);
+	n = parse_num(opt, num, 0, 366LL * 86400 / unit);
+	return (uint64_t)(n * unit) * 1000000u;
+}
+
 /* Read a token file for opt, or a usage error saying why not. */
 static void read_token(struct tokens *t, enum token_kind kind, const char *opt,
 		       const char *path)
@@ -228,7 +263,8 @@ static void reload(struct ssed_config *cfg)
 	tokens_reload(cfg->tokens);
 }
 
-static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_config *cfg)
+static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
+			const struct ssed_config *cfg)
 {
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem pool[2] = {
@@ -241,6 +277,7 @@ static int start_daemon(struct listener *l, struct hub *hub, const struct ssed_c
 	if(l->v6)
 		flags |= MHD_USE_IPv6;
 	l->ctx.hub = hub;
+	l->ctx.fan = fan;
 	l->ctx.cfg = cfg;
 	l->ctx.is_unix = l->is_unix;
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
@@ -292,15 +329,16 @@ int main(int argc, char **argv)
 		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
 		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
 		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
-		.conn_memory = 6144, .publish_window = 32,
+		.conn_memory = 6144, .publish_window = 32, .max_memory = 128u << 20,
 	};
 	struct listen_set ls = { .n = 0 };
 	struct hub_config hc;
 	struct tick_arg tick;
 	pthread_t tick_thread;
-	int c, sig, asked_subs = 0, rc = 1, tick_started = 0, fan_started = 0;
+	int c, sig, asked_subs = 0, rc = 1, tick_started = 0;
 	struct hub *hub = NULL;
 	const char **hosts = NULL, **more;
+	struct fan *fan = NULL;
 	sigset_t sigs;
 	size_t i, left;
 	long ncpu;
@@ -333,6 +371,10 @@ int main(int argc, char **argv)
 		case OPT_HISTORY: cfg.history = (size_t)parse_num("--history", optarg, 0, 10000000); break;
 		case OPT_HISTORY_BYTES:
 			cfg.history_bytes = parse_size("--history-bytes", optarg, 1, (size_t)1 << 40);
+			break;
+		case OPT_HISTORY_AGE: cfg.history_age_us = parse_duration("--history-age", optarg); break;
+		case OPT_MAX_MEMORY:
+			cfg.max_memory = parse_size("--max-memory", optarg, 64 * 1024, (size_t)1 << 40);
 			break;
 		case OPT_HEARTBEAT: cfg.heartbeat = parse_seconds("--heartbeat", optarg, 86400); break;
 		case OPT_RETRY: cfg.retry_ms = parse_num("--retry", optarg, 0, 86400000); break;
@@ -426,6 +468,8 @@ int main(int argc, char **argv)
 	hc.max_subscribers = cfg.max_subscribers;
 	hc.retry_ms = cfg.retry_ms;
 	hc.publish_window = cfg.publish_window;
+	hc.max_memory = cfg.max_memory;
+	hc.history_age_us = cfg.history_age_us;
 	hc.ops.suspend = fan_park;
 	hc.ops.resume = fan_wake;
 	hub = hub_new(&hc);
@@ -433,16 +477,16 @@ int main(int argc, char **argv)
 		errorf("out of memory");
 		goto out;
 	}
-	if(fan_start(hub, cfg.delivery_threads, cfg.timeout)) {
+	fan = fan_start(hub, cfg.delivery_threads, cfg.timeout);
+	if(!fan) {
 		errorf("cannot start the delivery threads: %s", strerror(errno));
 		goto out;
 	}
-	fan_started = 1;
 	if(listen_open(&ls))
 		goto out;
 	cfg.host_check = listen_loopback_only(&ls);
 	for(i = 0; i < ls.n; i++)
-		if(start_daemon(&ls.l[i], hub, &cfg))
+		if(start_daemon(&ls.l[i], hub, fan, &cfg))
 			goto out;
 	tick.hub = hub;
 	tick.heartbeat = cfg.heartbeat;
@@ -476,14 +520,13 @@ out:
 			MHD_quiesce_daemon(ls.l[i].d);
 	if(hub) {
 		hub_close(hub);
-		if(fan_started)
-			fan_close();
+		if(fan)
+			fan_close(fan);
 		left = hub_wait_empty(hub, 500);
 		if(left)
 			notef("%zu stream(s) still closing", left);
 	}
-	if(fan_started)
-		fan_stop();
+	fan_stop(fan);
 	if(tick_started) {
 		pthread_mutex_lock(&tick_mu);
 		tick_stop = 1;

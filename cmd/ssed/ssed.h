@@ -10,6 +10,8 @@
 
 #include "hub.h"
 
+struct fan;
+
 struct ssed_config {
 	size_t history;
 	size_t history_bytes;
@@ -23,6 +25,8 @@ struct ssed_config {
 	unsigned threads;          /* HTTP threads per listener */
 	unsigned delivery_threads;
 	size_t publish_window;     /* events woken streams may lag; 0: off */
+	size_t max_memory;         /* memory the retained events of all topics may hold */
+	uint64_t history_age_us;   /* older events are dropped; 0: never */
 	size_t conn_memory;        /* libmicrohttpd's memory pool per connection */
 	const char *cors;          /* NULL: no CORS headers */
 	struct tokens *tokens;     /* the bearer tokens (token.h) */
@@ -36,6 +40,7 @@ struct ssed_config {
 /* One per libmicrohttpd daemon: its listener's kind and the shared state. */
 struct http_ctx {
 	struct hub *hub;
+	struct fan *fan;           /* the delivery threads streams are handed to */
 	const struct ssed_config *cfg;
 	int is_unix;               /* tokens are not asked for on a Unix socket */
 };

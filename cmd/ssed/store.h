@@ -18,9 +18,20 @@
  *
  * Threads: append, trim and stats may be called from any thread; a backend
  * serialises them itself. sink->commit is called from the backend's own
- * thread (or from inside append, for a synchronous backend), one batch at
- * a time, batches in seq order, never with a lock of the backend's held
- * that append also takes. done callbacks run after the batch's commit.
+ * thread, one batch at a time, batches in seq order, never with a lock of
+ * the backend's held that append or trim also take. done callbacks run
+ * after the batch's commit, without such a lock too.
+ *
+ * The hub calls trim with its own lock held, and sink->commit takes that
+ * lock: trim only queues its work and never waits for a commit. restore
+ * runs on the caller's thread with the hub's lock held; each() may call
+ * trim (restored events over the limits), and nothing of the sink.
+ *
+ * A synchronous backend (ops.sync, the memory one) commits and calls done
+ * inside append, on the caller's thread. The hub then calls its append and
+ * trim with the hub's lock held (they are serialised by it), and its
+ * sink->commit runs under that lock too: the hot path of memory mode costs
+ * no lock, thread hop or copy beyond what it did before the seam.
  */
 #ifndef SSED_STORE_H
 #define SSED_STORE_H
@@ -31,7 +42,8 @@
 /* One event as the backend keeps it. */
 struct store_ev {
 	uint64_t seq;           /* set by the backend on append */
-	uint64_t time_us;       /* wall clock at publish, for --history-age */
+	uint64_t time_us;       /* set by the backend on append: the wall clock
+				 * its seq was taken from, for --history-age */
 	const char *topic;
 	size_t tlen;
 	const char *id;         /* the publisher's id; NULL: the id is seq in decimal */
@@ -39,6 +51,9 @@ struct store_ev {
 	const char *frame;      /* the framed event (event:/data: lines and the blank
 				 * line), without an id line: the ring adds that */
 	size_t flen;
+	void *ref;              /* the hub's own framed copy of the event: a
+				 * backend hands it back in commit as it got it
+				 * (NULL for events it did not get from append) */
 };
 
 /* What the hub gives a backend: where stored events go. */
@@ -92,6 +107,7 @@ struct store;
 
 struct store_ops {
 	const char *name;         /* "memory", "sqlite", "redis" */
+	int sync;                 /* append commits before it returns (see above) */
 	/*
 	 * append - store n events (one publish, or a streamed publish's
 	 * batch) and then commit them to the sink. The events are copied
@@ -107,19 +123,23 @@ struct store_ops {
 	 * retained event, oldest first per topic. *last_seq gets the highest
 	 * seq ever given out (0 when none), *since_seq the seq from which
 	 * this backend's history is complete (numbers in [since, last] that
-	 * are not retained were trimmed, not lost).
+	 * are not retained were trimmed, not lost). A backend that kept
+	 * nothing from an earlier run (memory) reports the seq it starts
+	 * from as both: ids of an earlier run then resume with a gap.
+	 * 0 or a store_err (the hub does not start).
 	 */
 	int (*restore)(struct store *s, store_each_fn each, void *ud,
 		       uint64_t *last_seq, uint64_t *since_seq);
 	/*
 	 * read_before - events of topic older than seq before, newest n at
 	 * most, oldest first, for a backend that keeps more than the ring
-	 * (NULL when it never does).
+	 * (NULL when it never does). 0 or a store_err.
 	 */
 	int (*read_before)(struct store *s, const char *topic, size_t tlen,
 			   uint64_t before, size_t n, store_each_fn each, void *ud);
 	/* trim - topic's events with a seq below below are gone from the
-	 * ring; drop them here too (queued with the next commit). */
+	 * ring; drop them here too (queued with the next commit). NULL
+	 * when the backend keeps nothing beyond the ring. */
 	void (*trim)(struct store *s, const char *topic, size_t tlen, uint64_t below);
 	void (*stats)(struct store *s, struct store_stats *st);
 	/* close - commit what is queued, stop the backend's threads, free. */
@@ -132,8 +152,11 @@ struct store {
 	struct store_sink sink;
 };
 
-/* The memory-only backend (store_mem.c). */
+/* The memory-only backend (store_mem.c). NULL when out of memory. */
 struct store *store_mem_open(const struct store_sink *sink);
+/* The same with the clock its seqs come from (microseconds; for tests that
+ * turn the clock back). NULL clock_us: the wall clock. */
+struct store *store_mem_open_clock(const struct store_sink *sink, uint64_t (*clock_us)(void));
 
 /*
  * The embedded durable backend (store_sqlite.c): path is the database

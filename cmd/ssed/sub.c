@@ -1,0 +1,334 @@
+/*
+ * sub.c - the hub's subscribers: subscribing (where a resume starts, and
+ * whether it is a gap), reading from the cursors, leaving.
+ *
+ * A subscriber holds one cursor (a ring index) per topic. A read merges
+ * its topics by seq and copies whole events into the caller's buffer, the
+ * stream's opening bytes first (stream.h). A cursor below its ring's tail
+ * has lost events: the subscriber is dropped, and resumes with
+ * Last-Event-ID to be told of the gap.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub_int.h"
+#include "stream.h"
+
+/* ---- subscribing */
+
+/* The oldest index a resume may replay from, and the newest seq it can't. */
+static uint64_t replay_start(struct hub *h, struct topic *t, uint64_t *lost)
+{
+	uint64_t lo = t->r.tail;
+
+	if(t->r.head - lo > h->cfg.history)
+		lo = t->r.head - h->cfg.history;
+	*lost = lo > t->r.tail ? RING_EV(&t->r, lo - 1)->seq : t->r.evicted_seq;
+	return lo;
+}
+
+/* Where last_id stands in seq terms: 1 and *seq when it can be placed. */
+static int place_id(struct hub *h, struct hub_sub *s, const char *id, uint64_t *seq)
+{
+	size_t i, n = strlen(id);
+	uint64_t v = 0, j;
+
+	for(i = 0; i < s->ncur; i++) {
+		struct topic *t = s->cur[i].t;
+
+		for(j = t->r.head; j > t->r.tail; j--) {
+			struct ring_ev *e = RING_EV(&t->r, j - 1);
+
+			if(e->idlen == n && !memcmp(e->id, id, n)) {
+				*seq = e->seq;
+				return 1;
+			}
+		}
+	}
+	/* Not retained: a number in the range the backend's history is
+	 * complete for still places; an older one cannot (what came after
+	 * it is gone). */
+	if(n == 0 || n > 20)
+		return 0;
+	for(i = 0; i < n; i++) {
+		if(id[i] < '0' || id[i] > '9' || v > (UINT64_MAX - 9) / 10)
+			return 0;
+		v = v * 10 + (uint64_t)(id[i] - '0');
+	}
+	if(v < h->first_seq || v > h->seq)
+		return 0;
+	*seq = v;
+	return 1;
+}
+
+static void unlink_all(struct cursor *c)
+{
+	if(c->aprev)
+		c->aprev->anext = c->anext;
+	else
+		c->t->all = c->anext;
+	if(c->anext)
+		c->anext->aprev = c->aprev;
+	c->aprev = c->anext = NULL;
+}
+
+struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
+			      const size_t *tlens, size_t ntopics,
+			      const char *last_id, void *conn, int *err)
+{
+	struct hub_sub *s;
+	uint64_t seq = 0, lost;
+	int placed = 0, gap = 0;
+	size_t i;
+
+	if(ntopics == 0 || ntopics > HUB_SUB_TOPICS_MAX) {
+		*err = HUB_EFIELD;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s) + ntopics * sizeof(s->cur[0]));
+	if(!s) {
+		*err = HUB_ENOMEM;
+		return NULL;
+	}
+	s->conn = conn;
+	pthread_mutex_lock(&h->mu);
+	if(h->closing || h->st.subscribers >= h->cfg.max_subscribers) {
+		*err = HUB_EBUSY;
+		goto fail;
+	}
+	for(i = 0; i < ntopics; i++) {
+		struct topic *t = topic__get(h, topics[i], tlens[i], 1);
+
+		if(!t) {
+			*err = HUB_EBUSY;
+			goto fail;
+		}
+		s->cur[i].t = t;
+		s->cur[i].sub = s;
+		s->cur[i].anext = t->all;
+		if(t->all)
+			t->all->aprev = &s->cur[i];
+		t->all = &s->cur[i];
+		s->ncur = i + 1;
+		t->nsubs++;
+	}
+	if(last_id)
+		placed = place_id(h, s, last_id, &seq);
+	for(i = 0; i < s->ncur; i++) {
+		struct topic *t = s->cur[i].t;
+
+		if(!last_id) {
+			s->cur[i].next = t->r.head;
+			continue;
+		}
+		s->cur[i].next = replay_start(h, t, &lost);
+		if(!placed || lost > seq)
+			gap = 1;
+		else
+			s->cur[i].next = ring_find_after(&t->r, s->cur[i].next, seq);
+	}
+	for(i = 0; i < s->ncur; i++)
+		if(s->cur[i].next < s->cur[i].t->low)
+			s->cur[i].t->low = s->cur[i].next;
+	if(gap)
+		h->st.gaps++;
+	s->pre = stream_opening(h->cfg.retry_ms, gap ? last_id : NULL, &s->pre_len);
+	if(!s->pre) {
+		*err = HUB_ENOMEM;
+		goto fail;
+	}
+	s->hb = h->hb;
+	s->next = h->subs;
+	if(h->subs)
+		h->subs->prev = s;
+	h->subs = s;
+	h->st.subscribers++;
+	pthread_mutex_unlock(&h->mu);
+	return s;
+fail:
+	for(i = 0; i < s->ncur; i++) {
+		unlink_all(&s->cur[i]);
+		s->cur[i].t->nsubs--;
+		topic__maybe_drop(h, s->cur[i].t, 0);
+	}
+	pthread_mutex_unlock(&h->mu);
+	free(s);
+	return NULL;
+}
+
+static int behind(const struct hub_sub *s)
+{
+	size_t i;
+
+	for(i = 0; i < s->ncur; i++)
+		if(s->cur[i].next < s->cur[i].t->r.tail)
+			return 1;
+	return 0;
+}
+
+void hub_unsubscribe(struct hub *h, struct hub_sub *s)
+{
+	size_t i;
+
+	if(!s)
+		return;
+	pthread_mutex_lock(&h->mu);
+	s->suspended = 0;  /* the connection is gone: nothing to resume */
+	wake__unpark(h, s);
+	pace__round_done(h, s);
+	if(!s->dropped && !h->closing && behind(s))
+		h->st.slow_dropped++;
+	if(s->prev)
+		s->prev->next = s->next;
+	else
+		h->subs = s->next;
+	if(s->next)
+		s->next->prev = s->prev;
+	for(i = 0; i < s->ncur; i++) {
+		unlink_all(&s->cur[i]);
+		s->cur[i].t->nsubs--;
+		pace__reader_moved(h, s->cur[i].t);
+		topic__maybe_drop(h, s->cur[i].t, 0);
+	}
+	if(--h->st.subscribers == 0)
+		pthread_cond_broadcast(&h->empty);
+	pthread_mutex_unlock(&h->mu);
+	free(s->pre);
+	free(s);
+}
+
+/* ---- reading */
+
+/* hub_read with the lock held. */
+static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
+{
+	size_t n = 0, i, k;
+	struct cursor *c;
+	struct ring_ev *e;
+
+	if(parked)
+		*parked = 0;
+	pace__round_done(h, s);
+	if(h->closing || s->dropped)
+		goto end;
+	if(s->pre) {
+		k = s->pre_len - s->pre_off < max ? s->pre_len - s->pre_off : max;
+		memcpy(buf, s->pre + s->pre_off, k);
+		n = k;
+		s->pre_off += k;
+		if(s->pre_off == s->pre_len) {
+			free(s->pre);
+			s->pre = NULL;
+		}
+	}
+	/* Events leave a ring only under this same lock, so one look before
+	 * the copy loop is enough. */
+	if(behind(s)) {
+		s->dropped = 1;
+		h->st.slow_dropped++;
+		if(!n)
+			goto end;
+		max = n;  /* send the opening bytes; the next read ends it */
+	}
+	while(n < max) {
+		/* The pending event with the lowest seq, across the topics. */
+		c = NULL;
+		e = NULL;
+		for(i = 0; i < s->ncur; i++) {
+			struct cursor *ci = &s->cur[i];
+
+			if(ci->next < ci->t->r.head &&
+			   (!e || RING_EV(&ci->t->r, ci->next)->seq < e->seq)) {
+				c = ci;
+				e = RING_EV(&ci->t->r, ci->next);
+			}
+		}
+		if(!e) {
+			if(parked && n) {
+				wake__park(h, s);  /* all copied: wake it for the next event */
+				*parked = 1;
+			}
+			break;
+		}
+		k = e->len - s->partial;
+		if(k > max - n)
+			k = max - n;
+		memcpy(buf + n, e->bytes + s->partial, k);
+		n += k;
+		s->partial += k;
+		if(s->partial < e->len)
+			break;
+		s->partial = 0;
+		c->next++;
+		h->st.delivered_events++;
+	}
+	for(i = 0; i < s->ncur; i++)  /* a publisher may wait for this reader */
+		pace__reader_moved(h, s->cur[i].t);
+	if(n == 0 && s->hb != h->hb && max >= STREAM_HEARTBEAT_LEN) {
+		memcpy(buf, STREAM_HEARTBEAT, STREAM_HEARTBEAT_LEN);
+		n = STREAM_HEARTBEAT_LEN;
+	}
+	if(n == 0) {
+		wake__park(h, s);
+		if(parked)
+			*parked = 1;
+		return 0;
+	}
+	s->hb = h->hb;  /* bytes on the wire count as a heartbeat */
+	h->st.delivered_bytes += n;
+	return (ssize_t)n;
+end:
+	return HUB_READ_END;
+}
+
+ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&h->mu);
+	n = read_locked(h, s, buf, max, parked);
+	pthread_mutex_unlock(&h->mu);
+	return n;
+}
+
+size_t hub_read_batch(struct hub *h, struct hub_read_req *r, size_t n, char *buf, size_t size,
+		      size_t head, size_t tail, size_t max, size_t min_room)
+{
+	size_t i, off = 0;
+
+	pthread_mutex_lock(&h->mu);
+	for(i = 0; i < n; i++) {
+		size_t room = size - off;
+
+		if(room < head + tail + min_room)
+			break;
+		room -= head + tail;
+		r[i].buf = buf + off + head;
+		r[i].n = read_locked(h, r[i].sub, r[i].buf, room < max ? room : max, &r[i].parked);
+		if(r[i].n > 0)
+			off += head + (size_t)r[i].n + tail;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return i;
+}
+
+void hub_quiet(struct hub *h, struct hub_sub *s)
+{
+	pthread_mutex_lock(&h->mu);
+	wake__unlink(s);
+	s->suspended = 0;
+	pace__round_done(h, s);
+	pthread_mutex_unlock(&h->mu);
+}
+
+void hub_heartbeat(struct hub *h)
+{
+	struct hub_sub *s;
+
+	pthread_mutex_lock(&h->mu);
+	h->hb++;
+	for(s = h->subs; s; s = s->next)
+		if(s->suspended)
+			wake__unpark(h, s);
+	pthread_mutex_unlock(&h->mu);
+}

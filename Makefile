@@ -38,6 +38,7 @@ MHD_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS    = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
 CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS   = $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
+HIREDIS_LIBS = $(shell $(PKG_CONFIG) --libs hiredis 2>/dev/null)
 need-pkg = @$(PKG_CONFIG) --exists $(1) 2>/dev/null || { \
 	echo "make: error: $(1) not found by $(PKG_CONFIG): install the Debian package $(2)" \
 	     "(or run 'make check' or 'make run', which install it)" >&2; exit 1; }
@@ -96,8 +97,9 @@ $(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
 	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/ssed: $(call obj,$(SSED_SRC) cmd/common/common.c) $(LIBSSE)
+	$(call need-pkg,hiredis,libhiredis-dev)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(HIREDIS_LIBS) -lpthread
 
 $(B)/sse-pub: $(call obj,$(PUB_SRC)) $(LIBSSE)
 	@mkdir -p $(@D)
@@ -113,6 +115,12 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
 # The hub's test runs the real hub.c, waker thread and all.
 $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
+
+# The Redis backend's test starts its own redis-server.
+$(O)/tests/test_store_redis: $(O)/tests/unit/test_store_redis.o $(O)/cmd/ssed/store_redis.o \
+		$(O)/cmd/ssed/redis_conn.o $(LIBSSE)
+	$(call need-pkg,hiredis,libhiredis-dev)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) -lpthread
 
 # ---- Tests. tests/run.sh runs the suites given and prints the totals.
 # Man-page lint and the install round trip are bats files of their own.

@@ -4,8 +4,8 @@
 # Uses apt-get, through sudo when not root; does nothing when all are there.
 set -eu
 
-build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev"
-check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium"
+build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libhiredis-dev"
+check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium redis-server"
 bench="$check nginx libnginx-mod-nchan gnuplot-nox"
 
 case "${1:-build}" in

@@ -165,8 +165,9 @@ struct store *store_sqlite_open(const char *path, int sync_full,
  *
  * Beyond the contract above: an append is acknowledged (done STORE_OK)
  * once Redis has it and this node's reader has committed it, or, when the
- * reader cannot reach Redis for 2 s after the append was stored, without
- * that commit (the event is in Redis and comes to the sink on reconnect).
+ * reader has not committed it 2 s after Redis stored it (Redis went away,
+ * or the sink is slow), without that commit: the event is in Redis and
+ * comes to this node's sink when its reader gets there.
  * Redis unreachable: append returns STORE_EDOWN at once, or done gets it
  * within 2 s; never a STORE_OK for an event Redis did not confirm. When
  * Redis lost history (restarted empty, flushed, or this node's reader fell

@@ -198,6 +198,8 @@ struct rstore {
 	uint64_t applied;             /* the reader has committed up to here */
 	uint64_t floor;               /* the highest seq this node has seen */
 	uint64_t start, start_n;      /* where the reader starts: seq, entry number */
+	uint64_t log_n, applied_n;    /* the log's entries as last seen, and the
+				       * number of the last one committed */
 	uint64_t since;
 	char epoch[64];
 
@@ -421,10 +423,11 @@ static struct job *take_done(struct rstore *s, uint64_t applied, uint64_t late)
 	return list;
 }
 
-/* Store the jobs of batch (ne events) in one script call. 0, or a
- * store_err: STORE_EDOWN when the connection failed. */
+/* Store the jobs of batch (ne events) in one script call; *log_n gets
+ * the log's entry count after it. 0, or a store_err: STORE_EDOWN when the
+ * connection failed. */
 static int store_batch(struct rstore *s, redisContext *c, char *sha, struct job *batch,
-		       size_t ne, uint64_t floor)
+		       size_t ne, uint64_t floor, uint64_t *log_n)
 {
 	size_t argc = HEAD_ARGS + 4 * ne, k = HEAD_ARGS, i;
 	const char **argv = malloc(argc * sizeof(*argv));
@@ -464,6 +467,7 @@ static int store_batch(struct rstore *s, redisContext *c, char *sha, struct job 
 	if(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	   r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0) {
 		seq = (uint64_t)r->element[0]->integer;
+		*log_n = reply_u64(r->element[1]);
 		for(j = batch; j; j = j->next) {
 			for(i = 0; i < j->n; i++)
 				j->user[i].seq = seq++;
@@ -511,7 +515,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&s->mu);
 	for(;;) {
 		struct job *list, *fail = NULL;
-		uint64_t t0, floor;
+		uint64_t t0, floor, log_n = 0;
 		size_t ne;
 		int rc;
 
@@ -566,7 +570,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		t0 = now_us(CLOCK_MONOTONIC);
-		rc = store_batch(s, c, sha, list, ne, floor);
+		rc = store_batch(s, c, sha, list, ne, floor, &log_n);
 		if(rc == STORE_EDOWN) {
 			pthread_mutex_lock(&s->mu);
 			s->up = 0;
@@ -583,6 +587,8 @@ static void *writer_main(void *arg)
 			struct job *j;
 
 			s->st.commits++;
+			if(log_n > s->log_n)
+				s->log_n = log_n;
 			s->st.commit_us_sum += us;
 			if(us > s->st.commit_us_max)
 				s->st.commit_us_max = us;
@@ -688,7 +694,8 @@ static int check(struct rstore *s, redisContext *c, struct rpos *p)
 	pthread_mutex_lock(&s->mu);
 	s->st.events = count;
 	s->st.bytes = mem;
-	s->st.behind = n > p->n ? n - p->n : 0;
+	s->applied_n = p->n;
+	s->log_n = n;
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
@@ -770,6 +777,9 @@ static void apply(struct rstore *s, const redisReply *r, struct rpos *p)
 
 	pthread_mutex_lock(&s->mu);
 	s->applied = p->seq;
+	s->applied_n = p->n;
+	if(p->n > s->log_n)
+		s->log_n = p->n;
 	if(p->seq > s->floor)
 		s->floor = p->seq;
 	list = take_done(s, s->applied, 0);
@@ -1027,7 +1037,9 @@ static int rs_restore(struct store *st, store_each_fn each, void *ud,
 	pthread_mutex_lock(&s->mu);
 	if(!s->go) {
 		s->start = h.last;
-		s->start_n = h.n;
+		s->start_n = s->applied_n = h.n;
+		if(h.n > s->log_n)
+			s->log_n = h.n;
 		s->applied = h.last;
 		snprintf(s->epoch, sizeof(s->epoch), "%s", h.epoch);
 		s->go = 1;
@@ -1063,6 +1075,7 @@ static void rs_stats(struct store *st, struct store_stats *out)
 	pthread_mutex_lock(&s->mu);
 	*out = s->st;
 	out->connected = s->up;
+	out->behind = s->log_n > s->applied_n ? s->log_n - s->applied_n : 0;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1161,7 +1174,7 @@ struct store *store_redis_open(const char *url, const char *password,
 	if(hello(s, s->wc, sha, 0, &h, err, errlen))
 		goto fail;
 	s->start = s->applied = s->floor = h.last;
-	s->start_n = h.n;
+	s->start_n = s->applied_n = s->log_n = h.n;
 	s->since = h.since;
 	snprintf(s->epoch, sizeof(s->epoch), "%s", h.epoch);
 	s->up = 1;

@@ -838,6 +838,51 @@ int main(void)
 		free(kb);
 	}
 
+	/* A node whose own reader is stalled acknowledges after 2 s (the events
+	 * are in Redis) and says how far behind the log it is. */
+	n = n + 1;
+	sink_block(k[0], 1);
+	acks_reset();
+	for(i = 0; i < 10; i++) {
+		pub_fill(&more[i], "b", 7000 + i, 0, wall_us());
+		pub_send(s[0], &more[i]);
+	}
+	ok = acks_wait(10, 5000) && acks.ok == 10 && acks.worst_ms >= 1900 && acks.worst_ms < 3000;
+	s[0]->ops->stats(s[0], &st);
+	tap_ok(ok && st.behind >= 9, "a stalled reader: 10 appends acknowledged after %.0f ms, "
+	       "%" PRIu64 " events behind", acks.worst_ms, st.behind);
+	sink_block(k[0], 0);
+	ok = sinks_identical(k, NODES, n + 10);
+	for(i = 0; i < 100; i++) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		s[0]->ops->stats(s[0], &st);
+		if(!st.behind)
+			break;
+		nanosleep(&ts, NULL);   /* stats has no change notification */
+	}
+	tap_ok(ok && st.behind == 0, "caught up: the same events everywhere, 0 behind");
+
+	/* Redis hangs (SIGSTOP): appends fail within 2 s, then it recovers. */
+	kill(sv.pid, SIGSTOP);
+	acks_reset();
+	for(i = 0; i < NODES; i++) {
+		pub_fill(&more[20 + i], "c", 8000 + i, 0, wall_us());
+		pub_send(s[i], &more[20 + i]);
+	}
+	ok = acks_wait(NODES, 5000) && acks.ok == 0 && acks.edown == NODES && acks.worst_ms < 2000;
+	tap_ok(ok, "Redis hung: appends fail with STORE_EDOWN, slowest %.0f ms", acks.worst_ms);
+	kill(sv.pid, SIGCONT);
+	acks_reset();
+	ok = 1;
+	for(i = 0; i < NODES; i++)
+		ok &= wait_connected(s[i], 1, 5000);
+	pub_fill(&more[30], "c", 8100, 0, wall_us());
+	ok &= !pub_send(s[0], &more[30]) && acks_wait(1, 5000) && acks.ok == 1;
+	for(i = 0; i < NODES; i++)
+		ok &= sink_wait_seq(k[i], more[30].ev[0].seq, 5000);
+	tap_ok(ok, "Redis resumes: the next append is acknowledged and reaches every node");
+
 	for(i = 0; i < NODES; i++) {
 		s[i]->ops->close(s[i]);
 		free(k[i]);

@@ -168,6 +168,9 @@ struct store *store_sqlite_open(const char *path, int sync_full,
  * reader has not committed it 2 s after Redis stored it (Redis went away,
  * or the sink is slow), without that commit: the event is in Redis and
  * comes to this node's sink when its reader gets there.
+ * The reader starts with restore, from the last seq it reports (or with
+ * the first append when restore was not called): events appended on other
+ * nodes before then are in the restored history, not committed.
  * Redis unreachable: append returns STORE_EDOWN at once, or done gets it
  * within 2 s; never a STORE_OK for an event Redis did not confirm. When
  * Redis lost history (restarted empty, flushed, or this node's reader fell

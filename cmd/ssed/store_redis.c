@@ -519,7 +519,8 @@ static void *writer_main(void *arg)
 		size_t ne;
 		int rc;
 
-		list = take_done(s, s->applied, now_us(CLOCK_MONOTONIC) - ACK_WAIT_MS * 1000u);
+		t0 = now_us(CLOCK_MONOTONIC);
+		list = take_done(s, s->applied, t0 > ACK_WAIT_MS * 1000u ? t0 - ACK_WAIT_MS * 1000u : 0);
 		if(list) {
 			pthread_mutex_unlock(&s->mu);
 			finish(list, STORE_OK);
@@ -747,8 +748,14 @@ static void apply(struct rstore *s, const redisReply *r, struct rpos *p)
 		id = field(e->element[1], "i");
 		pr = field(e->element[1], "p");
 		n = field(e->element[1], "n");
-		if(!t || !f || !pr || seq <= p->seq)
+		if(seq <= p->seq)
 			continue;
+		if(!t || !f || !pr) {
+			/* Not ours (someone else wrote to the log): step over it;
+			 * the next entry names it as its predecessor. */
+			p->seq = seq;
+			continue;
+		}
 		prev = reply_u64(pr);
 		if(prev != p->seq || !ev) {
 			/* Entries between were trimmed or lost: say so in order. */

@@ -118,6 +118,7 @@ $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(O)/cmd/ssed/hub.o $(LIBSSE)
 
 # The Redis backend's test starts its own redis-server.
 $(O)/tests/test_store_redis: $(O)/tests/unit/test_store_redis.o $(O)/cmd/ssed/store_redis.o \
+		$(O)/cmd/ssed/store_redis_read.o $(O)/cmd/ssed/redis_script.o \
 		$(O)/cmd/ssed/redis_conn.o $(LIBSSE)
 	$(call need-pkg,hiredis,libhiredis-dev)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) -lpthread

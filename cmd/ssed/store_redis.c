@@ -104,6 +104,23 @@ struct job *store_redis__take_done(struct rstore *s, uint64_t applied, uint64_t 
 	return list;
 }
 
+/* What an error reply means for the publisher. Redis loading its data,
+ * a replica after a failover (READONLY), a busy script: unavailable for
+ * now, and the connection is dropped so the next one may reach the new
+ * primary. */
+static int redis_error_rc(const char *msg)
+{
+	static const char *const down[] = { "LOADING", "READONLY", "MASTERDOWN", "BUSY", "TRYAGAIN" };
+	size_t i;
+
+	if(!strncmp(msg, "redis: ", 7))
+		msg += 7;
+	for(i = 0; i < sizeof(down) / sizeof(down[0]); i++)
+		if(!strncmp(msg, down[i], strlen(down[i])))
+			return STORE_EDOWN;
+	return strncmp(msg, "OOM", 3) ? STORE_EIO : STORE_EFULL;
+}
+
 /* Store the jobs of batch (ne events) in one script call; *log_n gets
  * the log's entry count after it. 0, or a store_err: STORE_EDOWN when the
  * connection failed. */
@@ -144,7 +161,7 @@ static int store_batch(struct rstore *s, redisContext *c, char *sha, struct job 
 	free(argv);
 	free(len);
 	if(!r)
-		return c->err ? STORE_EDOWN : strstr(errmsg, "OOM") ? STORE_EFULL : STORE_EIO;
+		return c->err ? STORE_EDOWN : redis_error_rc(errmsg);
 	if(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	   r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0) {
 		seq = (uint64_t)r->element[0]->integer;
@@ -223,7 +240,6 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&s->mu);
 			if(c) {
 				s->up = 1;
-				s->wfd = c->fd;
 				s->st.reconnects++;
 				sha[0] = 0;
 				backoff = 0;
@@ -239,7 +255,11 @@ static void *writer_main(void *arg)
 				break;
 			pthread_cond_broadcast(&s->drained);
 			if(s->wait) {
-				store_redis__deadline(&until, 100);
+				/* Until the oldest stored append is due anyway. */
+				uint64_t due = s->wait->stored_us + ACK_WAIT_MS * 1000u;
+
+				until.tv_sec = (time_t)(due / 1000000u);
+				until.tv_nsec = (long)(due % 1000000u) * 1000L;
 				pthread_cond_timedwait(&s->wake, &s->mu, &until);
 			} else {
 				pthread_cond_wait(&s->wake, &s->mu);
@@ -255,7 +275,6 @@ static void *writer_main(void *arg)
 		if(rc == STORE_EDOWN) {
 			pthread_mutex_lock(&s->mu);
 			s->up = 0;
-			s->wfd = -1;
 			pthread_mutex_unlock(&s->mu);
 			redisFree(c);
 			c = NULL;
@@ -306,7 +325,6 @@ static void *writer_main(void *arg)
 		s->queue = NULL;
 		s->qtail = &s->queue;
 		s->up = 0;
-		s->wfd = -1;
 		pthread_mutex_unlock(&s->mu);
 		store_redis__finish(fail, STORE_EDOWN);
 	}
@@ -324,15 +342,16 @@ static int rs_append(struct store *st, struct store_ev *ev, size_t n,
 	size_t i, bytes = 0;
 	struct job *j;
 	char *m;
+	int up;
 
 	if(!n) {
 		done(arg, STORE_OK);
 		return STORE_OK;
 	}
 	pthread_mutex_lock(&s->mu);
-	i = (size_t)s->up;
+	up = s->up && !s->stop;
 	pthread_mutex_unlock(&s->mu);
-	if(!i)
+	if(!up)
 		return STORE_EDOWN;
 	for(i = 0; i < n; i++)
 		bytes += ev[i].tlen + ev[i].idlen + 1 + ev[i].flen;
@@ -606,7 +625,7 @@ struct store *store_redis_open(const char *url, const char *password,
 	pthread_condattr_destroy(&ca);
 	s->qtail = &s->queue;
 	s->wtail = &s->wait;
-	s->wfd = s->rfd = -1;
+	s->rfd = -1;
 
 	s->wc = redis_dial(&s->addr, CONNECT_MS, CMD_MS, err, errlen);
 	if(!s->wc)
@@ -618,7 +637,6 @@ struct store *store_redis_open(const char *url, const char *password,
 	s->since = h.since;
 	snprintf(s->epoch, sizeof(s->epoch), "%s", h.epoch);
 	s->up = 1;
-	s->wfd = s->wc->fd;
 	if(pthread_create(&s->writer, NULL, writer_main, s)) {
 		snprintf(err, errlen, "cannot start a thread");
 		goto fail;

@@ -57,7 +57,7 @@ struct rstore {
 	struct job *wait, **wtail;    /* stored, waiting for the reader */
 	int up;                       /* the writer's connection is there */
 	int stop, rstop, go;
-	int wfd, rfd;                 /* for shutdown() at close; -1 none */
+	int rfd;                      /* the reader's, for shutdown() at close; -1 none */
 	uint64_t applied;             /* the reader has committed up to here */
 	uint64_t floor;               /* the highest seq this node has seen */
 	uint64_t start, start_n;      /* where the reader starts: seq, entry number */

@@ -225,6 +225,18 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&s->mu);
 			continue;
 		}
+		if(!c && s->queue) {
+			/* Queued before the connection was found dead: no
+			 * waiting for a reconnect. */
+			fail = s->queue;
+			s->queue = NULL;
+			s->qtail = &s->queue;
+			s->st.write_errors++;
+			pthread_mutex_unlock(&s->mu);
+			store_redis__finish(fail, STORE_EDOWN);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
 		if(!c) {
 			struct timespec until;
 
@@ -245,6 +257,25 @@ static void *writer_main(void *arg)
 				backoff = 0;
 			} else {
 				backoff = store_redis__backoff(backoff);
+			}
+			continue;
+		}
+		if(s->wcheck && !s->queue) {
+			redisReply *r;
+			int alive;
+
+			s->wcheck = 0;
+			pthread_mutex_unlock(&s->mu);
+			r = redisCommand(c, "PING");
+			alive = r && r->type == REDIS_REPLY_STATUS;
+			freeReplyObject(r);
+			pthread_mutex_lock(&s->mu);
+			if(!alive) {
+				s->up = 0;
+				pthread_mutex_unlock(&s->mu);
+				redisFree(c);
+				c = NULL;
+				pthread_mutex_lock(&s->mu);
 			}
 			continue;
 		}

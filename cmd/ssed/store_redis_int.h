@@ -58,6 +58,7 @@ struct rstore {
 	int up;                       /* the writer's connection is there */
 	int stop, rstop, go;
 	int rfd;                      /* the reader's, for shutdown() at close; -1 none */
+	int wcheck;                   /* the reader lost Redis: the writer PINGs */
 	uint64_t applied;             /* the reader has committed up to here */
 	uint64_t floor;               /* the highest seq this node has seen */
 	uint64_t start, start_n;      /* where the reader starts: seq, entry number */

@@ -36,13 +36,14 @@ static void report_lost(struct rstore *s, struct rpos *p, uint64_t upto)
  */
 static int check(struct rstore *s, redisContext *c, struct rpos *p)
 {
-	redisReply *r = redisCommand(c, "MGET " REDIS_PREFIX "epoch " REDIS_PREFIX "last " REDIS_PREFIX "n " REDIS_PREFIX "count");
-	uint64_t last, n, count, mem = 0;
+	redisReply *r = redisCommand(c, "MGET " REDIS_PREFIX "epoch " REDIS_PREFIX "last "
+				     REDIS_PREFIX "n " REDIS_PREFIX "count " REDIS_PREFIX "since");
+	uint64_t last, n, count, since, mem = 0;
 	char epoch[64] = "";
 
 	if(!r)
 		return -1;
-	if(r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+	if(r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
 		freeReplyObject(r);
 		return 0;
 	}
@@ -51,10 +52,17 @@ static int check(struct rstore *s, redisContext *c, struct rpos *p)
 	last = redis_reply_u64(r->element[1]);
 	n = redis_reply_u64(r->element[2]);
 	count = redis_reply_u64(r->element[3]);
+	since = redis_reply_u64(r->element[4]);
 	freeReplyObject(r);
-	if(strcmp(epoch, p->epoch) || last < p->seq) {
-		report_lost(s, p, p->seq);
+	if(strcmp(epoch, p->epoch)) {
+		/* A node that already reads the new epoch's entries had its
+		 * loss reported where the chain of entries broke. */
+		if(!epoch[0] || p->seq < since)
+			report_lost(s, p, p->seq);
 		snprintf(p->epoch, sizeof(p->epoch), "%s", epoch);
+		p->n = n;
+	} else if(last < p->seq) {
+		report_lost(s, p, p->seq);
 		p->n = n;
 	}
 	r = redisCommand(c, "INFO memory");
@@ -199,8 +207,14 @@ void *store_redis__reader(void *arg)
 				continue;
 			}
 			s->rfd = c->fd;
-			if(lost_conn)
+			if(lost_conn) {
+				/* The writer's connection may have died with ours
+				 * while it was idle: let it find out now rather
+				 * than with the next publish. */
 				s->st.reconnects++;
+				s->wcheck = 1;
+				pthread_cond_signal(&s->wake);
+			}
 			lost_conn = 0;
 			backoff = 0;
 			next_check = 0;
@@ -234,6 +248,8 @@ void *store_redis__reader(void *arg)
 broken:
 		pthread_mutex_lock(&s->mu);
 		s->rfd = -1;
+		s->wcheck = 1;
+		pthread_cond_signal(&s->wake);
 		pthread_mutex_unlock(&s->mu);
 		redisFree(c);
 		c = NULL;

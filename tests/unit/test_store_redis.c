@@ -582,7 +582,8 @@ int main(void)
 	struct server sv;
 	char url[160], cmd[200];
 	uint64_t last, since, old_max;
-	int i, ok;
+	int i, ok, nlost[NODES];
+	uint64_t reconnects[NODES];
 	size_t j, n;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -735,8 +736,8 @@ int main(void)
 	}
 	ok = acks_wait(30, 5000);
 	tap_ok(ok && acks.ok == 0 && acks.edown == 30 && acks.worst_ms < 2000,
-	       "Redis down: 30 appends fail with STORE_EDOWN, none succeed, slowest %.0f ms",
-	       acks.worst_ms);
+	       "Redis down: 30 appends fail with STORE_EDOWN, none succeed, slowest %.0f ms "
+	       "(%d ok, %d STORE_EDOWN, %d failed)", acks.worst_ms, acks.ok, acks.edown, acks.failed);
 	ok = 1;
 	for(i = 0; i < NODES; i++)
 		ok &= wait_connected(s[i], 0, 3000);
@@ -787,6 +788,43 @@ int main(void)
 	ok = acks_wait(1, 5000) && acks.ok == 1 && more[250].ev[0].seq > old_max;
 	ok &= sinks_identical(k, NODES, n + 1);
 	tap_ok(ok, "after the loss a new event gets a seq above every old one, on every node");
+
+	/* Redis restarts empty: each node finds out on reconnecting. */
+	old_max = max_seq(k[0]);
+	for(i = 0; i < NODES; i++) {
+		nlost[i] = k[i]->nlost;
+		s[i]->ops->stats(s[i], &st);
+		reconnects[i] = st.reconnects;
+	}
+	server_stop(&sv);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/appendonlydir", sv.dir);
+	ok = !system(cmd) && !server_start(&sv, NULL);
+	redisFree(probe);
+	probe = dial(&sv, NULL);
+	for(i = 0; i < NODES; i++)
+		ok &= sink_wait(k[i], n + 1, nlost[i] + 1, 5000) && k[i]->lost_upto >= old_max;
+	tap_ok(ok, "Redis restarted empty: every node calls lost() again, up to its last seq");
+	ok = 1;
+	for(i = 0; i < NODES; i++) {
+		double end = now_ms() + 5000;
+
+		/* Both connections back (no notification: poll stats, bounded). */
+		for(;;) {
+			struct timespec ts = { 0, 20 * 1000000L };
+
+			s[i]->ops->stats(s[i], &st);
+			if(st.reconnects >= reconnects[i] + 2 || now_ms() > end)
+				break;
+			nanosleep(&ts, NULL);
+		}
+		ok &= st.reconnects >= reconnects[i] + 2 && st.connected;
+	}
+	tap_ok(ok, "each node's writer, idle through the restart, reconnected too");
+	acks_reset();
+	pub_fill(&more[251], "a", 6001, 0, wall_us());
+	ok = !pub_send(s[2], &more[251]) && acks_wait(1, 5000) && acks.ok == 1 &&
+	     more[251].ev[0].seq > old_max && sinks_identical(k, NODES, n + 2);
+	tap_ok(ok, "and the next event's seq is above every old one, on every node");
 
 	/* A node that falls behind the shared log's retention gets lost(). */
 	{
@@ -840,7 +878,7 @@ int main(void)
 
 	/* A node whose own reader is stalled acknowledges after 2 s (the events
 	 * are in Redis) and says how far behind the log it is. */
-	n = n + 1;
+	n = n + 2;
 	sink_block(k[0], 1);
 	acks_reset();
 	for(i = 0; i < 10; i++) {

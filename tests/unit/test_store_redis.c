@@ -633,6 +633,24 @@ int main(void)
 		      (pubs[i].ev[0].id ? !strcmp(k[0]->ev[j].id, pubs[i].id[0]) : !k[0]->ev[j].has_id);
 	}
 	tap_ok(ok, "seqs strictly increase, and each acknowledged seq carries its own event");
+	{
+		uint64_t commits = 0;
+
+		for(i = 0; i < NODES; i++) {
+			s[i]->ops->stats(s[i], &st);
+			commits += st.commits;
+		}
+		tap_ok(commits < EVENTS / 10, "group commit: 1000 appends in flight took %" PRIu64
+		       " script calls", commits);
+	}
+
+	/* Redis forgot the script (SCRIPT FLUSH): the writer loads it again. */
+	freeReplyObject(redisCommand(probe, "SCRIPT FLUSH"));
+	acks_reset();
+	pub_fill(&more[0], "a", 1500, 0, wall_us());
+	ok = !pub_send(s[0], &more[0]) && acks_wait(1, 5000) && acks.ok == 1;
+	ok &= sinks_identical(k, NODES, EVENTS + 1);
+	tap_ok(ok, "after SCRIPT FLUSH an append is stored (NOSCRIPT: loaded again)");
 
 	/* An acknowledgement comes once Redis and this node's sink have it. */
 	acks_reset();
@@ -645,7 +663,7 @@ int main(void)
 	}
 	tap_ok(ack_checks_ok == 20, "each of 20 acknowledgements came after XRANGE finds it and "
 	       "the node committed it (%d)", ack_checks_ok);
-	sinks_identical(k, NODES, EVENTS + 20);
+	sinks_identical(k, NODES, EVENTS + 21);
 
 	/* A node that just started restores the retained history. */
 	k[NODES] = sink_new();
@@ -762,7 +780,7 @@ int main(void)
 	}
 	ok = acks_wait(30, 5000) && acks.ok == 30;
 	tap_ok(ok, "after the restart, 30 appends over 3 nodes are acknowledged");
-	n = EVENTS + 20 + 50 + 30;
+	n = EVENTS + 1 + 20 + 50 + 30;
 	ok = sinks_identical(k, NODES, n);
 	for(i = 0; i < NODES; i++)
 		ok &= k[i]->nlost == 0;

@@ -158,8 +158,10 @@ struct store *store_sqlite_open(const char *path, int sync_full,
  * history through one Redis. url is redis://[user:password@]host[:port][/db]
  * or unix:///path/to/redis.sock, either with an optional query
  * ?db=N&log=N&user=NAME (log: entries the shared log keeps for nodes that
- * fall behind or reconnect, default 100000). password, when not NULL,
- * overrides the URL's. lim applies in Redis, atomically with each append.
+ * fall behind or reconnect, default 100000; a log shorter than a burst of
+ * publishes makes nodes report gaps in it). password, when not NULL,
+ * overrides the URL's. lim (NULL: none) applies in Redis, atomically with
+ * each append, the same for every node.
  * NULL with a one-line reason in err (never the password) when the URL is
  * malformed or Redis cannot be reached or refuses the credentials.
  *
@@ -172,7 +174,9 @@ struct store *store_sqlite_open(const char *path, int sync_full,
  * the first append when restore was not called): events appended on other
  * nodes before then are in the restored history, not committed.
  * Redis unreachable: append returns STORE_EDOWN at once, or done gets it
- * within 2 s; never a STORE_OK for an event Redis did not confirm. When
+ * within 2 s; never a STORE_OK for an event Redis did not confirm (but a
+ * script call that timed out may still have been stored, and is then
+ * delivered like any other: a failed publish may be retried). When
  * Redis lost history (restarted empty, flushed, or this node's reader fell
  * behind the shared log's retention), sink->lost is called from the reader
  * thread between commits. trim is a no-op: nodes share the history, and

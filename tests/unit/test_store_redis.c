@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -311,6 +312,8 @@ static int server_start(struct server *sv, const char *pass)
 	if(sv->pid == 0) {
 		int fd = open("/dev/null", O_WRONLY);
 
+		/* Should this test die, its redis-server goes with it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(fd, 1);
 		dup2(fd, 2);
 		if(sv->sock[0])

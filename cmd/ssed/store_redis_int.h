@@ -24,6 +24,7 @@
 #define BATCH_BYTES (4u << 20)
 #define READ_COUNT 512        /* log entries per XREAD */
 #define LOG_DEFAULT 100000   /* entries the shared log keeps */
+#define RECOVER_MAX 100000   /* entries a reader behind the log takes from the histories */
 
 /* One append: the caller's events (for their seqs) and our copies. */
 struct job {

@@ -90,9 +90,95 @@ static void commit(struct rstore *s, struct store_ev *ev, size_t n)
 		s->base.sink.commit(s->base.sink.ud, ev, n);
 }
 
-/* Commit the entries of an XREAD reply, in order, with lost() where the
- * chain of predecessors breaks; then let the appends they finish go. */
-static void apply(struct rstore *s, const redisReply *r, struct rpos *p)
+static int by_seq(const void *a, const void *b)
+{
+	const struct store_ev *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * The log lost its entries after seq from up to seq to (trimmed before
+ * this node read them), want of them. The topics' histories may still
+ * hold them: when they hold every one, commit them in seq order and
+ * return 1 (no gap); else commit nothing and return 0.
+ */
+static int recover(struct rstore *s, redisContext *c, uint64_t from, uint64_t to, uint64_t want)
+{
+	redisReply *topics = NULL, **rs = NULL;
+	struct store_ev *ev = NULL;
+	char lo[32], hi[32];
+	size_t i, j, k = 0;
+	int ok = 0;
+
+	if(!want || want > RECOVER_MAX)
+		return 0;
+	topics = redisCommand(c, "SMEMBERS " REDIS_PREFIX "topics");
+	if(!topics || topics->type != REDIS_REPLY_ARRAY)
+		goto out;
+	rs = calloc(topics->elements + 1, sizeof(*rs));
+	ev = calloc(want, sizeof(*ev));
+	if(!rs || !ev)
+		goto out;
+	snprintf(lo, sizeof(lo), "(%" PRIu64 "-0", from);
+	snprintf(hi, sizeof(hi), "%" PRIu64 "-0", to);
+	/* One round trip for all the topics. */
+	for(i = 0; i < topics->elements; i++)
+		redisAppendCommand(c, "XRANGE " REDIS_PREFIX "h:%b %s %s", topics->element[i]->str,
+				   topics->element[i]->len, lo, hi);
+	for(i = 0; i < topics->elements; i++) {
+		const redisReply *t = topics->element[i];
+
+		if(redisGetReply(c, (void **)&rs[i]) != REDIS_OK)
+			goto out;
+		if(rs[i]->type != REDIS_REPLY_ARRAY)
+			continue;
+		for(j = 0; j < rs[i]->elements; j++) {
+			const redisReply *e = rs[i]->element[j], *f, *u, *id;
+
+			if(e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+			   e->element[0]->type != REDIS_REPLY_STRING ||
+			   e->element[1]->type != REDIS_REPLY_ARRAY)
+				continue;
+			f = redis_field(e->element[1], "f");
+			u = redis_field(e->element[1], "u");
+			id = redis_field(e->element[1], "i");
+			if(!f || k == want)
+				goto out;   /* not what the log said was there */
+			ev[k].seq = redis_u64(e->element[0]->str, e->element[0]->len);
+			ev[k].time_us = redis_reply_u64(u);
+			ev[k].topic = t->str;
+			ev[k].tlen = t->len;
+			ev[k].id = id ? id->str : NULL;
+			ev[k].idlen = id ? id->len : 0;
+			ev[k].frame = f->str;
+			ev[k].flen = f->len;
+			k++;
+		}
+	}
+	/* Part of them is a gap all the same: lost() says so, and the part
+	 * is not worth a commit the gap makes moot. */
+	if(k == want) {
+		qsort(ev, k, sizeof(*ev), by_seq);
+		commit(s, ev, k);
+		ok = 1;
+	}
+out:
+	if(rs)
+		for(i = 0; topics && i < topics->elements; i++)
+			if(rs[i])
+				freeReplyObject(rs[i]);
+	free(rs);
+	free(ev);
+	if(topics)
+		freeReplyObject(topics);
+	return ok;
+}
+
+/* Commit the entries of an XREAD reply, in order; where the chain of
+ * predecessors breaks, what the histories still hold, and lost() when that
+ * is not all. Then let the appends they finish go. */
+static void apply(struct rstore *s, redisContext *c, const redisReply *r, struct rpos *p)
 {
 	const redisReply *ents;
 	struct store_ev *ev;
@@ -131,11 +217,17 @@ static void apply(struct rstore *s, const redisReply *r, struct rpos *p)
 		}
 		prev = redis_reply_u64(pr);
 		if(prev != p->seq || !ev) {
-			/* Entries between were trimmed or lost: say so in order. */
+			/* Entries between are gone from the log: trimmed (prev
+			 * above ours: perhaps still in the histories) or lost
+			 * with Redis's data. Commit or report them in order. */
+			uint64_t num = redis_reply_u64(n);
+
 			if(ev)
 				commit(s, ev, k);
 			k = 0;
-			report_lost(s, p, prev > p->seq ? prev : p->seq);
+			if(!ev || prev < p->seq || num <= p->n + 1 ||
+			   !recover(s, c, p->seq, prev, num - 1 - p->n))
+				report_lost(s, p, prev > p->seq ? prev : p->seq);
 		}
 		if(ev) {
 			ev[k].seq = seq;
@@ -241,7 +333,7 @@ void *store_redis__reader(void *arg)
 		if(r->type == REDIS_REPLY_NIL)
 			next_check = 0;   /* idle: check the data set now */
 		else
-			apply(s, r, &p);
+			apply(s, c, r, &p);
 		freeReplyObject(r);
 		pthread_mutex_lock(&s->mu);
 		continue;

@@ -176,10 +176,11 @@ struct store *store_sqlite_open(const char *path, int sync_full,
  * Redis unreachable: append returns STORE_EDOWN at once, or done gets it
  * within 2 s; never a STORE_OK for an event Redis did not confirm (but a
  * script call that timed out may still have been stored, and is then
- * delivered like any other: a failed publish may be retried). When
- * Redis lost history (restarted empty, flushed, or this node's reader fell
- * behind the shared log's retention), sink->lost is called from the reader
- * thread between commits. trim is a no-op: nodes share the history, and
+ * delivered like any other: a failed publish may be retried). A reader
+ * that fell behind the shared log's retention commits what it missed from
+ * the topics' histories. When Redis lost history (restarted empty,
+ * flushed, or the histories no longer hold all that the reader missed),
+ * sink->lost is called from the reader thread between commits. trim is a no-op: nodes share the history, and
  * Redis applies lim itself.
  */
 struct store *store_redis_open(const char *url, const char *password,

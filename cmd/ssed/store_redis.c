@@ -30,8 +30,9 @@
  * reconnect too) and commits every event, its own node's included, so all
  * nodes apply one order. Each entry names its predecessor (p): an entry
  * whose p is not the reader's last seq means entries were trimmed before
- * the reader got them, or Redis lost them; the reader then calls
- * sink->lost. An idle reader checks epoch and last once per BLOCK timeout,
+ * the reader got them, or Redis lost them. Trimmed ones are taken from the
+ * topics' histories when those still hold every one (the entry numbers say
+ * how many); otherwise the reader calls sink->lost. An idle reader checks epoch and last once per BLOCK timeout,
  * which catches a Redis that lost everything while nothing is published.
  *
  * Threads: the writer owns one connection and runs the script for every

@@ -23,6 +23,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "../../cmd/ssed/redis_conn.h"
 #include "../../cmd/ssed/store.h"
 #include "tap.h"
 
@@ -518,6 +519,27 @@ static void test_urls(void)
 	}
 	tap_ok(ok, "malformed URLs are refused with a reason that never shows the password");
 
+	{
+		struct redis_addr a;
+
+		ok = !redis_addr_parse(&a, "redis://us%65r:p%40ss:w@rd@[::1]:6380/2?log=5", err, sizeof(err)) &&
+		     !strcmp(a.host, "::1") && a.port == 6380 && a.db == 2 && a.log == 5 &&
+		     !strcmp(a.user, "user") && !strcmp(a.pass, "p@ss:w@rd") && !a.path;
+		redis_addr_free(&a);
+		ok &= !redis_addr_parse(&a, "redis://127.0.0.1", err, sizeof(err)) &&
+		      !strcmp(a.host, "127.0.0.1") && a.port == 6379 && a.db == 0 && !a.user && !a.pass;
+		redis_addr_free(&a);
+		ok &= !redis_addr_parse(&a, "redis://:pw@h:1/", err, sizeof(err)) &&
+		      !strcmp(a.host, "h") && a.port == 1 && !a.user && !strcmp(a.pass, "pw");
+		redis_addr_free(&a);
+		ok &= !redis_addr_parse(&a, "unix:///run/redis/r.sock?db=3&user=me&log=7", err, sizeof(err)) &&
+		      !strcmp(a.path, "/run/redis/r.sock") && a.db == 3 && a.log == 7 &&
+		      !strcmp(a.user, "me") && !a.host;
+		redis_addr_free(&a);
+		tap_ok(ok, "URL forms: user, %%-encoded password, IPv6 host, port, db, log; Unix socket "
+		       "with db, user and log");
+	}
+
 	setenv("SSED_TEST_REDIS_PW", "from-env", 1);
 	ok = !store_redis_secret("env:SSED_TEST_REDIS_PW", buf, sizeof(buf), err, sizeof(err)) &&
 	     !strcmp(buf, "from-env");
@@ -558,6 +580,19 @@ static void test_unix(void)
 	s = store_redis_open(url, "wrong-pw", NULL, &sk, err, sizeof(err));
 	tap_ok(!s && err[0] && !strstr(err, "wrong-pw"),
 	       "a wrong password: open fails, the reason does not repeat it (%s)", err);
+	{
+		/* An ACL user of its own, named in the URL. */
+		redisContext *c = dial(&sv, "sekret-pw");
+		char uurl[220];
+
+		freeReplyObject(redisCommand(c, "ACL SETUSER ssed on >user-pw ~* &* +@all"));
+		redisFree(c);
+		snprintf(uurl, sizeof(uurl), "unix://%s?user=ssed", sv.sock);
+		s = node(uurl, "user-pw", 0, 0, 0, k);
+		tap_ok(s != NULL, "an ACL user and its password log in");
+		if(s)
+			s->ops->close(s);
+	}
 	s = node(url, "sekret-pw", 0, 0, 0, k);
 	if(s) {
 		acks_reset();

@@ -218,20 +218,36 @@ int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t er
 	return -1;
 }
 
+/* The password does not outlive its use in memory we free. */
+static void wipe_free(char *secret)
+{
+	volatile char *p = secret;
+
+	if(!secret)
+		return;
+	while(*p)
+		*p++ = 0;
+	free(secret);
+}
+
 void redis_addr_free(struct redis_addr *a)
 {
 	free(a->host);
 	free(a->path);
 	free(a->user);
-	if(a->pass) {
-		/* The password does not outlive its use in memory we free. */
-		volatile char *p = a->pass;
-
-		while(*p)
-			*p++ = 0;
-		free(a->pass);
-	}
+	wipe_free(a->pass);
 	memset(a, 0, sizeof(*a));
+}
+
+int redis_addr_password(struct redis_addr *a, const char *pass)
+{
+	char *copy = strdup(pass);
+
+	if(!copy)
+		return -1;
+	wipe_free(a->pass);
+	a->pass = copy;
+	return 0;
 }
 
 static struct timeval ms_tv(int ms)

@@ -32,6 +32,10 @@ struct redis_addr {
 int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t errlen);
 void redis_addr_free(struct redis_addr *a);
 
+/* redis_addr_password - use pass instead of the URL's password. 0, or -1
+ * when out of memory. */
+int redis_addr_password(struct redis_addr *a, const char *pass);
+
 /*
  * redis_dial - connect within connect_ms, set a command timeout of cmd_ms,
  * AUTH and SELECT as a says. The context, or NULL with a reason in err.

@@ -638,10 +638,11 @@ struct store *store_redis_open(const char *url, const char *password,
 		free(s);
 		return NULL;
 	}
-	if(password) {
-		if(s->addr.pass)
-			redis_addr_free(&(struct redis_addr){ .pass = s->addr.pass });
-		s->addr.pass = strdup(password);
+	if(password && redis_addr_password(&s->addr, password)) {
+		snprintf(err, errlen, "out of memory");
+		redis_addr_free(&s->addr);
+		free(s);
+		return NULL;
 	}
 	s->base.ops = &redis_ops;
 	s->base.sink = *sink;

@@ -44,6 +44,7 @@ JWT_LIBS    = $(shell $(PKG_CONFIG) --libs libjwt-gnutls jansson gnutls 2>/dev/n
 TLS_LIBS    = $(shell $(PKG_CONFIG) --libs gnutls 2>/dev/null)
 SQLITE_CFLAGS = $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
 SQLITE_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null)
+HIREDIS_LIBS = $(shell $(PKG_CONFIG) --libs hiredis 2>/dev/null)
 need-pkg = @$(PKG_CONFIG) --exists $(1) 2>/dev/null || { \
 	echo "make: error: $(1) not found by $(PKG_CONFIG): install the Debian package $(2)" \
 	     "(or run 'make check' or 'make run', which install it)" >&2; exit 1; }
@@ -107,8 +108,9 @@ $(O)/tests/%.o: tests/%.c | $(DEPS_FIRST)
 	$(CC) $(SSE_CFLAGS) $(SSE_CPPFLAGS) $(SQLITE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/ssed: $(call obj,$(SSED_SRC) cmd/common/common.c) $(LIBSSE)
+	$(call need-pkg,hiredis,libhiredis-dev)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JWT_LIBS) $(SQLITE_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(JWT_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) -lpthread
 
 $(B)/sse-pub: $(call obj,$(PUB_SRC)) $(LIBSSE)
 	@mkdir -p $(@D)
@@ -145,6 +147,12 @@ $(O)/tests/test_tls: $(O)/tests/unit/test_tls.o $(O)/cmd/ssed/tls.o $(LIBSSE)
 # The durable store's test runs the backend alone, with a fake sink.
 $(O)/tests/test_store_sqlite: $(O)/tests/unit/test_store_sqlite.o $(call obj,$(STORE_SQLITE_SRC)) $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SQLITE_LIBS) -lpthread
+# The Redis backend's test starts its own redis-server.
+$(O)/tests/test_store_redis: $(O)/tests/unit/test_store_redis.o $(O)/cmd/ssed/store_redis.o \
+		$(O)/cmd/ssed/store_redis_read.o $(O)/cmd/ssed/redis_script.o \
+		$(O)/cmd/ssed/redis_conn.o $(LIBSSE)
+	$(call need-pkg,hiredis,libhiredis-dev)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) -lpthread
 
 # ---- Tests. tests/run.sh runs the suites given and prints the totals.
 # Man-page lint and the install round trip are bats files of their own.

@@ -4,8 +4,8 @@
 # Uses apt-get, through sudo when not root; does nothing when all are there.
 set -eu
 
-build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjwt-gnutls-dev libjansson-dev libgnutls28-dev libsqlite3-dev"
-check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium systemd nginx caddy"
+build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjwt-gnutls-dev libjansson-dev libgnutls28-dev libsqlite3-dev libhiredis-dev"
+check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium systemd nginx caddy redis-server"
 bench="$check libnginx-mod-nchan gnuplot-nox"
 deb="$check build-essential debhelper dpkg-dev fakeroot lintian man-db"
 

@@ -21,6 +21,9 @@
  * thread, one batch at a time, batches in seq order, never with a lock of
  * the backend's held that append or trim also take. done callbacks run
  * after the batch's commit, without such a lock too.
+ * A shared backend (Redis) commits every node's events, its own included,
+ * from its reader thread, so every node applies the same order; commit is
+ * then also called for events no append of this node asked for.
  *
  * The hub calls trim with its own lock held, and sink->commit takes that
  * lock: trim only queues its work and never waits for a commit. restore
@@ -84,6 +87,9 @@ struct store_stats {
 	uint64_t commit_us_max;
 	uint64_t write_errors;
 	int connected;            /* 1 when it can store now (Redis up, disk writable) */
+	uint64_t reconnects;      /* connections re-established after a loss (Redis) */
+	uint64_t behind;          /* events in the shared log this node has not
+				   * committed yet (Redis); 0 for a local backend */
 };
 
 /* append's and a done callback's results. */
@@ -169,5 +175,49 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 				const struct store_limits *lim,
 				const struct store_sink *sink,
 				char *err, size_t errlen);
+
+/*
+ * The shared backend (store_redis.c): several ssed share topics, ids and
+ * history through one Redis. url is redis://[user:password@]host[:port][/db]
+ * or unix:///path/to/redis.sock, either with an optional query
+ * ?db=N&log=N&user=NAME (log: entries the shared log keeps for nodes that
+ * fall behind or reconnect, default 100000; a log shorter than a burst of
+ * publishes makes nodes report gaps in it). password, when not NULL,
+ * overrides the URL's. lim (NULL: none) applies in Redis, atomically with
+ * each append, the same for every node.
+ * NULL with a one-line reason in err (never the password) when the URL is
+ * malformed or Redis cannot be reached or refuses the credentials.
+ *
+ * Beyond the contract above: an append is acknowledged (done STORE_OK)
+ * once Redis has it and this node's reader has committed it, or, when the
+ * reader has not committed it 2 s after Redis stored it (Redis went away,
+ * or the sink is slow), without that commit: the event is in Redis and
+ * comes to this node's sink when its reader gets there.
+ * The reader starts with restore, from the last seq it reports (or with
+ * the first append when restore was not called): events appended on other
+ * nodes before then are in the restored history, not committed.
+ * Redis unreachable: append returns STORE_EDOWN at once, or done gets it
+ * within 2 s; never a STORE_OK for an event Redis did not confirm (but a
+ * script call that timed out may still have been stored, and is then
+ * delivered like any other: a failed publish may be retried). A reader
+ * that fell behind the shared log's retention commits what it missed from
+ * the topics' histories. When Redis lost history (restarted empty,
+ * flushed, or the histories no longer hold all that the reader missed),
+ * sink->lost is called from the reader thread between commits. trim is a no-op: nodes share the history, and
+ * Redis applies lim itself.
+ */
+struct store *store_redis_open(const char *url, const char *password,
+			       const struct store_limits *lim,
+			       const struct store_sink *sink,
+			       char *err, size_t errlen);
+
+/*
+ * store_redis_secret - read a password named by from: "env:NAME" (that
+ * variable's value) or "file:PATH" (the file's first line, without its
+ * line end). 0, or -1 with a reason in err that names the variable or the
+ * file, never the secret.
+ */
+int store_redis_secret(const char *from, char *buf, size_t len,
+		       char *err, size_t errlen);
 
 #endif

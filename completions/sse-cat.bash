@@ -6,15 +6,16 @@ _sse_cat() {
 	case $prev in
 	-o|--format)
 		COMPREPLY=($(compgen -W 'data json raw' -- "$cur")); return ;;
-	-u|--unix-socket|--cacert)
+	-u|--unix-socket|--cacert|--state)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	-n|--count|-e|--event|-t|--timeout|--last-event-id|-H|--header|--token)
+	-n|--count|-e|--event|-t|--timeout|-W|--deadline|--last-event-id|-H|--header|--token|\
+	--max-retries|--max-event-size|--exec)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W '--format --count --event --timeout --no-reconnect
-			--last-event-id --header --unix-socket --insecure --cacert --token
-			--verbose --quiet --help --version -o -n -e -t -H -u -k -v -q -h -V' -- "$cur"))
+		COMPREPLY=($(compgen -W '--format --exec --count --event --timeout --deadline
+			--no-reconnect --max-retries --max-event-size --state --last-event-id --header --unix-socket --insecure --cacert --token
+			--verbose --quiet --help --version -o -n -e -t -W -H -u -k -v -q -h -V' -- "$cur"))
 	else
 		COMPREPLY=($(compgen -W 'http://localhost:8080/events/ https://' -- "$cur"))
 		compopt -o nospace 2>/dev/null

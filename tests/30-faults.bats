@@ -2,7 +2,7 @@
 # Faults: a broker killed under its clients, broken and slow requests.
 load test_helper
 
-@test "kill -9 of ssed under sse-cat and tail -f | sse-pub: both say so or carry on" {
+@test "kill -9 of ssed under sse-cat and tail -f | sse-pub: both carry on, nothing lost" {
 	start_ssed --retry 200
 	port=$PORT
 	out=$BATS_TEST_TMPDIR/out
@@ -11,7 +11,7 @@ load test_helper
 	PIDS+=($!)
 	fifo=$BATS_TEST_TMPDIR/fifo
 	mkfifo "$fifo"
-	"$SSE_PUB" "$URL/events/f" <"$fifo" 2>"$BATS_TEST_TMPDIR/pub.err" 3>&- &
+	"$SSE_PUB" -v "$URL/events/f" <"$fifo" 2>"$BATS_TEST_TMPDIR/pub.err" 3>&- &
 	pub=$!
 	PIDS+=("$pub")
 	exec 7>"$fifo"
@@ -19,18 +19,25 @@ load test_helper
 	echo before >&7
 	wait_for grep -qx before "$out"
 	kill -9 "$SSED_PID"
-	# The publisher notices on its own and says how far it got.
-	rc=0
-	wait "$pub" || rc=$?
-	exec 7>&-
-	[ "$rc" -eq 2 ]
-	grep -q 'sse-pub: error: .*1 event(s) sent' "$BATS_TEST_TMPDIR/pub.err"
-	start_ssed_on "$port" --retry 200
+	wait "$SSED_PID" || true
+	# The line written while the broker is down waits in the publisher.
+	echo after1 >&7
+	wait_for grep -q 'retrying (1 event(s) waiting)' "$BATS_TEST_TMPDIR/pub.err"
+	start_ssed_on "$port" --retry 200 7>&-
 	# The subscriber comes back by itself and prints all that follows.
 	wait_for metric_is ssed_subscribers 1
-	for m in after1 after2 after3; do curl -sf -d "$m" "$URL/events/f" >/dev/null; done
+	for m in after2 after3; do echo "$m" >&7; done
+	exec 7>&-
+	wait "$pub"
 	wait_for grep -qx after3 "$out"
-	[ "$(cat "$out")" = $'before\nafter1\nafter2\nafter3' ]
+	grep -q 'published 4 event(s)' "$BATS_TEST_TMPDIR/pub.err"
+	# after1 may reach the new broker before the subscriber is back: then
+	# it is missed by the subscriber, and sse-cat says so.
+	if grep -qx after1 "$out"; then
+		[ "$(cat "$out")" = $'before\nafter1\nafter2\nafter3' ]
+	else
+		[ "$(cat "$out")" = $'before\nafter2\nafter3' ]
+	fi
 	grep -q 'events were missed' "$err"
 }
 

@@ -98,3 +98,32 @@ PY
 	curl -sf -d still "$URL/events/h" >/dev/null
 	wait_for grep -q '^data: still$' "$BATS_TEST_TMPDIR/s"
 }
+
+@test "the README's bridge, sse-cat -o raw | sse-pub --raw, rides out a kill -9 of the second broker" {
+	start_ssed
+	url1=$URL
+	start_ssed
+	port2=$PORT
+	url2=$URL
+	out=$BATS_TEST_TMPDIR/out
+	"$SSE_CAT" "$url2/events/b" >"$out" 3>&- &
+	PIDS+=($!)
+	wait_for metric_is ssed_subscribers 1
+	mkfifo "$BATS_TEST_TMPDIR/pipe"
+	bg_in "$BATS_TEST_TMPDIR/pipe" "$SSE_PUB" --raw "$url2/events/b"
+	"$SSE_CAT" -o raw "$url1/events/a" >"$BATS_TEST_TMPDIR/pipe" 3>&- &
+	PIDS+=($!)
+	wait_for sh -c "curl -sf '$url1/metrics' | grep -qx 'ssed_subscribers 1'"
+	curl -sf -d one "$url1/events/a?event=t" >/dev/null
+	wait_for grep -qx one "$out"
+	kill -9 "$SSED_PID"
+	wait "$SSED_PID" || true
+	# Published upstream while the second broker is down: held, not lost.
+	curl -sf -d two "$url1/events/a?event=t" >/dev/null
+	start_ssed_on "$port2"
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d three "$url1/events/a?event=t" >/dev/null
+	wait_for grep -qx three "$out"
+	# "two" reached the new broker: before or after the subscriber came back.
+	wait_for sh -c "curl -sf '$url2/metrics' | grep -qx 'ssed_events_published_total 2'"
+}

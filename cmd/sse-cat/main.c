@@ -65,7 +65,8 @@ static const char usage_text[] =
 "      --max-retries N         exit 2 after N failed connection attempts in a row\n"
 "                              (default: retry for ever)\n"
 "      --last-event-id ID      resume after ID on the first connection\n"
-"      --state FILE            resume after the id kept in FILE; keep each event's id there\n"
+"      --state FILE            resume after the event id kept in FILE, and keep\n"
+"                              each event's id there\n"
 "      --max-event-size SIZE   exit 2 on an event larger than SIZE (default 64M)\n"
 NET_HELP
 "\n"

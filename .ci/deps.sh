@@ -5,7 +5,7 @@
 set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev"
-check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium"
+check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium tmux"
 bench="$check nginx libnginx-mod-nchan gnuplot-nox"
 
 case "${1:-build}" in

@@ -25,6 +25,7 @@ struct json_ev {
 
 static int frame(struct input *in, const struct sse_event *e)
 {
+	size_t before = in->dst->len;
 	int rc = sse_frame_event(in->dst, e);
 
 	if(rc) {
@@ -34,6 +35,8 @@ static int frame(struct input *in, const struct sse_event *e)
 	}
 	in->events++;
 	(*in->dst_n)++;
+	if(in->dst->len - before > in->largest)
+		in->largest = in->dst->len - before;
 	return 0;
 }
 

@@ -19,6 +19,7 @@ struct input {
 	int fd;
 	int eof;                  /* read() said end of file; all is framed */
 	unsigned long long events;/* events framed so far */
+	size_t largest;           /* the largest event framed since the caller zeroed it */
 	struct sse_buf line;      /* a line still waiting for its end */
 	struct sse_buf scratch;   /* --json: decoded strings */
 	struct sse_parser *raw;   /* --raw: the stream's parser */

@@ -131,18 +131,28 @@ int send_one(struct sender *s, const char *type, const char *id, const char *dat
 static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 {
 	struct sender *s = ud;
-	size_t max = size * nitems, k;
+	size_t max = size * nitems, end, k;
 
 	s->started = 1;
-	while(s->off == s->batch.len) {
+	for(;;) {
+		/* A solo upload ends where the held-back events begin. */
+		end = s->solo ? s->sent_len : s->batch.len;
+		if(s->off < end)
+			break;
 		/* End this upload when stdin has nothing more for now: its reply
 		 * then acknowledges what is in flight. */
-		if(s->in_failed || s->in->eof || s->batch.len >= BATCH_MAX || !input_ready(s->in))
+		if(s->solo || s->in_failed || s->in->eof || s->batch.len >= BATCH_MAX ||
+		   !input_ready(s->in))
 			return 0;
+		s->sent_len = s->batch.len;
+		s->sent_n = s->n;
+		s->in->largest = 0;
 		if(input_read(s->in, &s->batch, &s->n))
 			s->in_failed = 1;
+		if(s->in->largest > SOLO_MIN)
+			s->solo = 1;  /* what this read brought waits for the next round */
 	}
-	k = s->batch.len - s->off;
+	k = end - s->off;
 	if(k > max)
 		k = max;
 	memcpy(buf, s->batch.data + s->off, k);
@@ -174,6 +184,7 @@ static int post_batch(struct sender *s)
 	sse_buf_clear(&s->reply);
 	s->off = 0;
 	s->started = 0;
+	s->solo = 0;
 	curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
 	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
@@ -190,13 +201,21 @@ static int post_batch(struct sender *s)
 	if(rc)
 		return rc;
 	n = strtoul(s->reply.data ? s->reply.data : "0", NULL, 10);
-	if(n != s->n) {
-		snprintf(s->why, sizeof(s->why), "the broker published %lu of %lu events", n, s->n);
+	if(n != (s->solo ? s->sent_n : s->n)) {
+		snprintf(s->why, sizeof(s->why), "the broker published %lu of %lu events", n,
+			 s->solo ? s->sent_n : s->n);
 		return 1;
 	}
 	s->acked += n;
-	s->n = 0;
-	sse_buf_clear(&s->batch);
+	if(!s->solo) {
+		s->n = 0;
+		sse_buf_clear(&s->batch);
+		return 0;
+	}
+	/* Keep what was held back (the large event and its neighbours). */
+	memmove(s->batch.data, s->batch.data + s->sent_len, s->batch.len - s->sent_len);
+	s->batch.len -= s->sent_len;
+	s->n -= s->sent_n;
 	return 0;
 }
 
@@ -258,7 +277,7 @@ static int post_each(struct sender *s)
 int send_stdin(struct sender *s, struct input *in, long long max_retries)
 {
 	struct backoff bo;
-	int rc, each = 0;
+	int rc, each = 0, one_by_one;
 
 	s->in = in;
 	backoff_init(&bo, max_retries);
@@ -272,14 +291,19 @@ int send_stdin(struct sender *s, struct input *in, long long max_retries)
 				notef("published %llu event(s)", s->acked);
 				return EXIT_OK;
 			}
+			in->largest = 0;
 			if(input_read(in, &s->batch, &s->n))
 				s->in_failed = 1;
+			s->solo = in->largest > SOLO_MIN;
 			continue;
 		}
-		rc = each ? post_each(s) : post_batch(s);
+		one_by_one = each || s->solo;
+		rc = one_by_one ? post_each(s) : post_batch(s);
 		if(!rc) {
 			backoff_ok(&bo);
 			each = 0;
+			if(one_by_one)
+				s->solo = 0;  /* after post_batch, solo marks what it held back */
 			continue;
 		}
 		if(rc > 0) {

@@ -11,6 +11,10 @@
  * over the broker's --max-body answered with 413), after reconnecting with
  * backoff, at most --max-retries failed attempts in a row. The counts
  * sse-pub reports are what the broker acknowledged.
+ *
+ * ssed closes an upload at an event over its --max-body without saying how
+ * many events before it it took, so an event over SOLO_MIN bytes never
+ * shares an upload: it and the events read with it are sent one per POST.
  */
 #ifndef SSE_PUB_SEND_H
 #define SSE_PUB_SEND_H
@@ -21,6 +25,7 @@
 #include "sse.h"
 
 #define BATCH_MAX ((size_t)1 << 20)
+#define SOLO_MIN ((size_t)64 << 10)
 
 struct sender {
 	CURL *curl;
@@ -37,6 +42,9 @@ struct sender {
 	size_t off;                  /* how much of batch this upload has sent */
 	int started;                 /* the upload's read callback ran */
 	int in_failed;               /* input_read failed: stop reading */
+	int solo;                    /* the batch holds an event over SOLO_MIN */
+	size_t sent_len;             /* solo: the bytes this upload may send */
+	unsigned long sent_n;        /* and their events */
 	unsigned long long acked;    /* events the broker acknowledged */
 };
 

@@ -67,6 +67,9 @@ hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 	[[ "$output" == "HTTP/1.1 400"* ]]
 	run send "$(hex 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\0b\r\n\r\n')"
 	[[ "$output" == "HTTP/1.1 400"* ]]
+	# A raw NUL in the request target, where a proxy reads the whole path.
+	run send "$(hex 'POST /events/a\0zz HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1\r\n\r\nx')"
+	[[ "$output" == "HTTP/1.1 400"* ]]
 	metric_is ssed_events_published_total 0
 	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret' -d x "$URL/events/abc"
 	[ "$output" = 200 ]
@@ -243,11 +246,18 @@ hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 }
 
 @test "DNS rebinding: an ssed that listens beyond loopback answers any Host" {
-	"$SSED" -l 0.0.0.0:0 2>"$BATS_TEST_TMPDIR/err" &
-	PIDS+=($!)
-	wait_for grep -q 'listening on' "$BATS_TEST_TMPDIR/err"
-	PORT=$(grep -o ':[0-9]*$' "$BATS_TEST_TMPDIR/err" | head -1 | tr -d :)
-	run curl -s -o /dev/null -w '%{http_code}' -H "Host: box.example" "http://127.0.0.1:$PORT/healthz"
+	# A network namespace of the test's own, where a documentation address
+	# (192.0.2.1) sits on its loopback device: no traffic leaves it.
+	command -v unshare
+	run unshare -n bash -c '
+		ip link set lo up && ip addr add 192.0.2.1/32 dev lo || exit 3
+		"$1" -l 192.0.2.1:0 2>"$2" &
+		pid=$!
+		for _ in $(seq 1 250); do grep -q "listening on" "$2" && break; sleep 0.02; done
+		port=$(grep -o ":[0-9]*$" "$2" | head -1 | tr -d :)
+		curl -s -o /dev/null -w "%{http_code}" -H "Host: box.example" "http://192.0.2.1:$port/healthz"
+		kill "$pid"; wait "$pid"' _ "$SSED" "$BATS_TEST_TMPDIR/err"
+	[ "$status" -eq 0 ]
 	[ "$output" = 200 ]
 }
 

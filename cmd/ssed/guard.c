@@ -43,6 +43,13 @@ void *guard_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	for(p = strchr(uri, '%'); p; p = strchr(p + 1, '%'))
 		if(p[1] == '0' && p[2] == '0')
 			return (void *)(uintptr_t)&markers[1];
+	/* libmicrohttpd has ended the target with a NUL where the space
+	 * before the version was, so the version follows at once. Anything
+	 * else there means a raw NUL inside the target ("/a\0zz HTTP/1.1"):
+	 * a proxy would read the whole of it, libmicrohttpd only "/a". A line
+	 * without a version (HTTP/0.9) is refused the same way. */
+	if(strncmp(uri + len + 1, "HTTP/", 5))
+		return (void *)(uintptr_t)&markers[1];
 	return NULL;
 }
 

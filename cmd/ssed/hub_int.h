@@ -70,6 +70,8 @@ struct hub_sub {
 	struct cursor cur[];
 };
 
+#define HUB_FORGOT_BUCKETS 1024
+
 struct hub {
 	pthread_mutex_t mu;
 	pthread_cond_t empty;
@@ -81,7 +83,12 @@ struct hub {
 	struct hub_sub *subs;
 	uint64_t seq;                   /* the newest seq committed */
 	uint64_t first_seq;             /* below it: ids of an earlier run */
-	uint64_t forgot_seq;            /* newest seq evicted from a forgotten topic */
+	uint64_t forgot_seq;            /* history lost for every topic (sink->lost) */
+	/* The newest seq evicted from a forgotten topic, per bucket of topic
+	 * names: a topic made again starts from its bucket's, so a resume
+	 * from before it is a gap, and a topic of another name (mostly) is
+	 * not given a false one. Bounded: HUB_FORGOT_BUCKETS seqs. */
+	uint64_t forgot[HUB_FORGOT_BUCKETS];
 	unsigned hb;
 	int closing;
 	struct hub_stats st;

@@ -116,6 +116,7 @@ void topic__forget(struct hub *h, struct topic *t, int counted)
 {
 	struct topic **pp;
 	int had = t->r.head != t->r.tail;
+	uint64_t k;
 
 	while(t->r.head != t->r.tail)
 		evict_one(h, t);
@@ -123,8 +124,9 @@ void topic__forget(struct hub *h, struct topic *t, int counted)
 		trim_store(h, t);
 	/* A topic of that name made later starts from here: a resume from
 	 * before it cannot be replayed. */
-	if(t->r.evicted_seq > h->forgot_seq)
-		h->forgot_seq = t->r.evicted_seq;
+	k = hash(t->name, t->namelen) & (HUB_FORGOT_BUCKETS - 1);
+	if(t->r.evicted_seq > h->forgot[k])
+		h->forgot[k] = t->r.evicted_seq;
 	for(pp = &h->tab[hash(t->name, t->namelen) & (h->tabsize - 1)]; *pp; pp = &(*pp)->hnext) {
 		if(*pp == t) {
 			*pp = t->hnext;
@@ -204,8 +206,11 @@ struct topic *topic__get(struct hub *h, const char *name, size_t len, int create
 		return NULL;
 	memcpy(t->name, name, len);
 	t->namelen = len;
-	t->r.evicted_seq = h->forgot_seq;
-	k = hash(name, len) & (h->tabsize - 1);
+	k = hash(name, len);
+	t->r.evicted_seq = h->forgot[k & (HUB_FORGOT_BUCKETS - 1)];
+	if(t->r.evicted_seq < h->forgot_seq)
+		t->r.evicted_seq = h->forgot_seq;
+	k &= h->tabsize - 1;
 	t->hnext = h->tab[k];
 	h->tab[k] = t;
 	lru_front(h, t);

@@ -523,6 +523,13 @@ void fan_stop(struct fan *f)
 		pthread_mutex_destroy(&f->threads[i].mu);
 	}
 	free(f->threads);
+	f->threads = NULL;
+}
+
+void fan_free(struct fan *f)
+{
+	if(!f)
+		return;
 	pthread_mutex_destroy(&f->start_mu);
 	free(f);
 }

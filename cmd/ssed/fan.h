@@ -36,9 +36,14 @@ struct fan *fan_start(struct hub *h, unsigned nthreads, unsigned timeout_s);
  * every stream handed over from now on. */
 void fan_close(struct fan *f);
 
-/* fan_stop - join the threads and free f; fan_close() first, and wait for
- * the streams to be freed (hub_wait_empty) before stopping libmicrohttpd. */
+/* fan_stop - join the threads; fan_close() first, and wait for the streams
+ * to be freed (hub_wait_empty) before stopping libmicrohttpd. From then on
+ * fan_handover refuses, so a stream libmicrohttpd still serves ends there. */
 void fan_stop(struct fan *f);
+
+/* fan_free - free f, once libmicrohttpd is stopped (its threads may call
+ * fan_handover until then). */
+void fan_free(struct fan *f);
 
 /* fan_stream_new - the delivery state of one stream of f on connection c;
  * raw: HTTP/1.0 (no chunks). NULL when out of memory. */

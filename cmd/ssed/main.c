@@ -538,6 +538,7 @@ out:
 		if(ls.l[i].d)
 			MHD_stop_daemon(ls.l[i].d);
 	listen_close(&ls);
+	fan_free(fan);
 	hub_free(hub);
 	tokens_free(cfg.tokens);
 	free(hosts);

@@ -289,13 +289,14 @@ static void reload(struct ssed_config *cfg, struct tls *tls, struct fan *fan)
 		if(tls_reload(tls, err, sizeof(err)))
 			warnf("keeping the old certificate: %s", err);
 		else if(!msg_quiet)
-			notef("certificate reloaded");
+			fprintf(stderr, "ssed: certificate reloaded\n");
 	}
 	if(cfg->jwt) {
 		if(jwtkey_reload(cfg->jwt, err, sizeof(err))) {
 			warnf("keeping the old --jwt-key-file key: %s", err);
 		} else {
-			notef("--jwt-key-file reloaded");
+			if(!msg_quiet)
+				fprintf(stderr, "ssed: --jwt-key-file key reloaded\n");
 			fan_recheck(fan);
 		}
 	}

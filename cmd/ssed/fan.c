@@ -73,6 +73,7 @@ struct fan_thread {
 	struct fan_stream *streams;     /* only this thread touches the list */
 	size_t nblocked;                /* streams waiting for EPOLLOUT */
 	size_t nguarded;                /* streams with a deadline or a check */
+	double next_deadline;           /* the earliest of theirs, as last seen; 0: none */
 	unsigned recheck_seen;          /* the fan's recheck generation last served */
 	struct fan_stream *batch[BATCH_N];
 	struct hub_read_req req[BATCH_N];
@@ -372,6 +373,8 @@ static void adopt(struct fan_thread *t, struct fan_stream *list, int closing)
 		if(s->deadline > 0 || s->still_ok) {
 			s->guarded = 1;
 			t->nguarded++;
+			if(s->deadline > 0 && (!t->next_deadline || s->deadline < t->next_deadline))
+				t->next_deadline = s->deadline;
 		}
 		/* Edge-triggered: EPOLLOUT comes only after a send fell short. */
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -411,13 +414,16 @@ static void reap_blocked(struct fan_thread *t, double now)
 
 /*
  * End the streams whose deadline has passed, and with recheck those whose
- * check fails (fan_recheck). Only streams with either are walked, and only
- * once a second or on a recheck: never a poll per stream.
+ * check fails (fan_recheck); note the earliest deadline left, which the
+ * thread's epoll_wait does not sleep past. Only streams with a deadline or
+ * a check are walked, and only when a deadline falls, once a second, or on
+ * a recheck: never a poll per stream.
  */
 static void check_guards(struct fan_thread *t, double now, int recheck)
 {
 	struct fan_stream *s, *next;
 
+	t->next_deadline = 0;
 	if(!t->nguarded)
 		return;
 	for(s = t->streams; s; s = next) {
@@ -427,6 +433,8 @@ static void check_guards(struct fan_thread *t, double now, int recheck)
 		if((s->deadline > 0 && now >= s->deadline) ||
 		   (recheck && s->still_ok && !s->still_ok(s->still_ok_arg)))
 			end_stream(t, s, END_CLEAN);
+		else if(s->deadline > 0 && (!t->next_deadline || s->deadline < t->next_deadline))
+			t->next_deadline = s->deadline;
 	}
 }
 
@@ -449,6 +457,13 @@ static void *fan_main(void *arg)
 		wait_ms = t->ready || batch ? 0 : 1000;
 		t->sleeping = wait_ms != 0;
 		pthread_mutex_unlock(&t->mu);
+		/* Wake when the earliest token deadline falls, not later. */
+		if(wait_ms && t->next_deadline > 0) {
+			double ms = (t->next_deadline - mono()) * 1000 + 1;
+
+			if(ms < wait_ms)
+				wait_ms = ms < 1 ? 1 : (int)ms;
+		}
 		if(batch)
 			adopt(t, batch, closing);
 		if(closing) {
@@ -488,6 +503,8 @@ static void *fan_main(void *arg)
 		if(gen != t->recheck_seen) {
 			t->recheck_seen = gen;
 			check_guards(t, mono(), 1);
+		} else if(t->next_deadline > 0 && mono() >= t->next_deadline) {
+			check_guards(t, mono(), 0);
 		}
 		if(mono() >= next_reap) {
 			next_reap = mono() + 1;

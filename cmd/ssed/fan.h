@@ -50,7 +50,7 @@ struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, int r
 
 /*
  * fan_stream_guard - before fan_handover: end s cleanly ends_in_s seconds
- * from now (negative: no deadline), checked about once a second; and
+ * from now (negative: no deadline; the delivery thread wakes for it); and
  * after each fan_recheck(), end it when still_ok(arg) returns 0 (still_ok
  * may be NULL). still_ok runs on s's delivery thread while s is open.
  */

@@ -317,3 +317,22 @@ start_tls() {
 	! grep -qx 'open refused' <<<"$output"
 	! grep -qx 'open merged' <<<"$output"
 }
+
+@test "options: TLS and token files that cannot be used stop ssed at start with a reason" {
+	cert srv
+	run "$SSED" --tls-listen 127.0.0.1:0
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--tls-listen needs --tls-cert and --tls-key"* ]]
+	run "$SSED" --tls-cert "$D/srv.pem" --tls-key "$D/srv.key"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"need --tls-listen"* ]]
+	run "$SSED" --tls-listen 127.0.0.1:0 --tls-cert "$D/srv.pem" --tls-key "$D/missing.key"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"missing.key: No such file"* ]]
+	run "$SSED" --jwt-key-file "$D/srv.pem"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"holds a certificate"* ]]
+	! grep -q BEGIN <<<"$output"
+	run "$SSED" --jwt-cookie 'a;b'
+	[ "$status" -eq 1 ]
+}

@@ -219,12 +219,16 @@ start_tls() {
 	[ "$output" = 401 ]
 }
 
-@test "tokens: a stream ends when its token expires, within 80 to 100 % of its time" {
-	start_ssed --jwt-key-file "$D/secret"
+@test "tokens: a stream ends when its token expires, within 80 to 100 % of its time (over TLS)" {
+	cert srv
+	start_tls --jwt-key-file "$D/secret"
 	t0=$(date +%s%N)
 	exp=$(( t0 / 1000000000 + 4 ))
 	tok=$(hs256 "$D/secret" "{\"exp\":$exp,\"ssed\":{\"subscribe\":[\"x\"]}}")
-	run curl -sN --max-time 20 -H "Authorization: Bearer $tok" "$URL/events/x"
+	# A long-lived token's stream beside it is not ended.
+	long=$(hs256 "$D/secret" "{\"exp\":$(in_hour),\"ssed\":{\"subscribe\":[\"x\"]}}")
+	subscribe "$D/long" /events/x -H "Authorization: Bearer $long"
+	run curl -sN --max-time 20 --cacert "$D/srv.pem" -H "Authorization: Bearer $tok" "$TLS/events/x"
 	t1=$(date +%s%N)
 	[ "$status" -eq 0 ]   # ended cleanly by the server, not by --max-time
 	[ "$output" = ": ssed" ]
@@ -233,16 +237,22 @@ start_tls() {
 	echo "left $left_ms took $took_ms"
 	[ "$took_ms" -ge $(( left_ms * 8 / 10 - 200 )) ]
 	[ "$took_ms" -le $(( left_ms + 500 )) ]
+	metric_is ssed_subscribers 1
 }
 
 @test "tokens: SIGHUP loads a new key and ends the streams it no longer verifies" {
-	start_ssed --jwt-key-file "$D/secret"
+	start_ssed --jwt-key-file "$D/secret" -u "$D/sock"
 	cp "$D/secret" "$D/old-secret"
 	tok=$(hs256 "$D/secret" '{"ssed":{"subscribe":["k"]}}')
 	out=$D/out
 	bg curl -sN --max-time 30 -H "Authorization: Bearer $tok" "$URL/events/k" -o "$out"
 	curl_pid=$BG_PID
 	wait_for metric_is ssed_subscribers 1
+	# The same key again: the stream still verifies and stays.
+	kill -HUP "$SSED_PID"
+	wait_for grep -q 'key reloaded' "$ERR"
+	curl -sf --unix-socket "$D/sock" -d same-key http://localhost/events/k >/dev/null
+	wait_for grep -qx 'data: same-key' "$out"
 	# A renewal that cannot be used keeps the old key, and the stream.
 	echo short >"$D/secret"
 	kill -HUP "$SSED_PID"

@@ -191,10 +191,10 @@ start_tls() {
 	# Refused: 403 naming exactly the topics refused.
 	run "$SSE_PUB" --token-file "$D/tok" "$URL/events/news" x
 	[ "$status" -eq 2 ]
-	[ "$output" = "sse-pub: error: HTTP 403: the token does not allow publishing to: news (nothing published)" ]
+	[[ "$output" == "sse-pub: error: "*"HTTP 403: the token does not allow publishing to: news ("* ]]
 	run "$SSE_CAT" --token-file "$D/tok" --no-reconnect "$URL/events?topic=news&topic=secret&topic=chat.x&topic=chatroom"
 	[ "$status" -eq 2 ]
-	[ "$output" = "sse-cat: error: HTTP 403: the token does not allow subscribing to: secret, chatroom" ]
+	[[ "$output" == "sse-cat: error: "*"HTTP 403: the token does not allow subscribing to: secret, chatroom" ]]
 	run curl -s -w ' %{http_code}' -H "Authorization: Bearer $tok" "$URL/broadcast?msg=x"
 	[ "$output" = $'the token does not allow publishing to: default\n 403' ]
 	# Over a Unix socket, as before, no token is asked for.

@@ -217,6 +217,11 @@ $(O)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+# sse-load speaks TLS too (SSE_LOAD_TLS=1), through GnuTLS.
+$(O)/bench/sse-load: bench/sse-load.c
+	@mkdir -p $(@D)
+	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TLS_LIBS)
+
 # The durable store alone, through its interface (run by hand; bench/README.md).
 $(O)/bench/store-bench: bench/store-bench.c $(call obj,$(STORE_SQLITE_SRC))
 	@mkdir -p $(@D)

@@ -56,6 +56,8 @@ TITLES = {
     "one_sub": "One subscriber, 100,000 events as fast as possible",
     "one_req": "One request per event: one subscriber, 100,000 POSTs over one connection, and the server's CPU for them",
     "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",
+    "tls_1000": f"TLS beside plain HTTP, one ssed: 1,000 subscribers idle, then {BURST:,} events as fast as replies come",
+    "tls_10000": f"TLS beside plain HTTP, one ssed: 10,000 subscribers idle, then {BURST:,} events as fast as replies come",
 }
 
 print("# Benchmark results: ssed, nchan and the roofline side by side\n")
@@ -110,6 +112,10 @@ for s in scens:
             metrics.append(m)
     refs = [r for r in ("nchan", "roofline") if r in servers and "ssed" in servers]
     cols = servers + [f"ssed / {r}" for r in refs]
+    # The TLS scenario compares one ssed with itself: https over http.
+    pair = "http" in servers and "https" in servers
+    if pair:
+        cols.append("https / http")
     print("| metric | " + " | ".join(cols) + " |")
     print("| --- |" + " --- |" * len(cols))
     for m in metrics:
@@ -119,6 +125,9 @@ for s in scens:
                 row.append("—")
                 continue
             a, b = med.get((s, "ssed", m)), med.get((s, ref, m))
+            row.append(f"{a / b:.2f}" if a is not None and b else "—")
+        if pair:
+            a, b = med.get((s, "https", m)), med.get((s, "http", m))
             row.append(f"{a / b:.2f}" if a is not None and b else "—")
         print(f"| {m} | " + " | ".join(row) + " |")
     print()

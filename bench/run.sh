@@ -238,6 +238,49 @@ pipe() {  # ssed only: seq | sse-pub | sse-cat, against one curl per line
 	stop_server
 }
 
+# tls PROTO N - the same ssed with a plain and an HTTPS listener: N idle
+# streams (RSS each, idle CPU), then a fan-out burst, with the streams over
+# PROTO (http or https; sse-load's SSE_LOAD_TLS=1) and the publishes over
+# plain HTTP. Recorded as scenario tls_N, "server" http or https.
+tls() {
+	local proto=$1 n=$2 lp plain secure line
+	[ -s "$out/tls.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -days 2 -subj /CN=127.0.0.1 -keyout "$out/tls.key" -out "$out/tls.pem" 2>/dev/null
+	"$B/ssed" -l 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-cert "$out/tls.pem" \
+		--tls-key "$out/tls.key" --history "$HISTORY" --history-bytes 256M --heartbeat 60 \
+		2>"$out/ssed.err" &
+	SPID=$!
+	for _ in $(seq 1 250); do
+		[ "$(grep -c 'listening on' "$out/ssed.err")" = 2 ] && break
+		sleep 0.02
+	done
+	plain=$(grep -o 'http://127.0.0.1:[0-9]*' "$out/ssed.err" | grep -o '[0-9]*$')
+	secure=$(grep -o 'https://127.0.0.1:[0-9]*' "$out/ssed.err" | grep -o '[0-9]*$')
+	PORT=$plain
+	[ "$proto" = https ] && PORT=$secure
+	export SSE_LOAD_TLS=0
+	[ "$proto" = https ] && SSE_LOAD_TLS=1
+	if hold_idle "tls_$n" "$proto" "$n" 60; then
+		kill "$LP" 2>/dev/null; wait "$LP" 2>/dev/null
+		timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/fan "$n" "$BURST_EVENTS" 280 20 \
+			>"$out/fan.out" &
+		lp=$!
+		wait_ready "$out/fan.out"
+		timeout 280 "$LOAD" pub 127.0.0.1 "$plain" /events/fan "$BURST_EVENTS" 0 "$PUBLISH_SECS" \
+			>"$out/pub.out" || kill "$lp" 2>/dev/null
+		wait "$lp"
+		line=$(tail -1 "$out/fan.out")
+		set -- $line
+		record "tls_$n" "$proto" deliveries_per_s "${8:-0}"
+		record "tls_$n" "$proto" p99_ms "${12:-0}"
+		record "tls_$n" "$proto" lost "${4:-0}"
+	else
+		kill "$LP" 2>/dev/null; wait "$LP" 2>/dev/null
+	fi
+	unset SSE_LOAD_TLS
+	stop_server
+}
+
 nchan_pipe() {  # nchan's best publish path: POSTs over one keep-alive connection
 	start_server nchan
 	timeout 120 "$LOAD" pub 127.0.0.1 "$PORT" /pub/pipe 20000 >"$out/pub.out"
@@ -270,6 +313,9 @@ for r in $(seq 1 "$REPEAT"); do
 	for k in $kinds; do one_req "$k"; done
 	pipe
 	[ "$have_nchan" = 1 ] && nchan_pipe
+	for n in $SIZES; do
+		for p in http https; do tls "$p" "$n"; done
+	done
 done
 PUBLISH_SECS=$PUBLISH_SECS BURST_EVENTS=$BURST_EVENTS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
 cat bench/RESULTS.md

@@ -21,6 +21,9 @@
  *     The same COUNT events in one text/event-stream upload.
  *
  * Plain HTTP/1.1 over TCP, chunked or not; only what these brokers send.
+ * With SSE_LOAD_TLS=1 in the environment, sub's streams go over TLS
+ * (GnuTLS, the certificate not checked: a loopback measurement of the
+ * server's cost); pub and stream stay plain.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,8 +41,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+
 struct conn {
 	int fd;
+	gnutls_session_t tls;    /* SSE_LOAD_TLS: the stream's session; NULL: plain */
 	int state;               /* 0 headers, 1 body */
 	int chunked;
 	long chunk_left;         /* data bytes left; -1 size line, -2 its CRLF */
@@ -258,7 +264,49 @@ static int feed(struct conn *c, char *p, size_t n, int *opened, long long now)
 	return 0;
 }
 
-static int open_conn(const char *host, int port, int source, const char *path)
+/* SSE_LOAD_TLS: one client credentials object per process (made after fork). */
+static gnutls_certificate_credentials_t tls_cred;
+
+/* Wrap connected fd in a TLS session and finish the handshake (blocking). */
+static gnutls_session_t tls_open(int fd)
+{
+	gnutls_session_t s;
+	int rc;
+
+	if(!tls_cred && gnutls_certificate_allocate_credentials(&tls_cred) < 0)
+		return NULL;
+	if(gnutls_init(&s, GNUTLS_CLIENT) < 0)
+		return NULL;
+	gnutls_set_default_priority(s);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, tls_cred);
+	gnutls_transport_set_int(s, fd);
+	do
+		rc = gnutls_handshake(s);
+	while(rc < 0 && !gnutls_error_is_fatal(rc));
+	if(rc < 0) {
+		fprintf(stderr, "sse-load: TLS handshake: %s\n", gnutls_strerror(rc));
+		gnutls_deinit(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* read(2), or through c's TLS session: -1 with errno EAGAIN when empty. */
+static ssize_t conn_read(struct conn *c, char *buf, size_t n)
+{
+	ssize_t r;
+
+	if(!c->tls)
+		return read(c->fd, buf, n);
+	r = gnutls_record_recv(c->tls, buf, n);
+	if(r >= 0)
+		return r;
+	errno = r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ? EAGAIN : EIO;
+	return -1;
+}
+
+static int open_conn(const char *host, int port, int source, const char *path,
+		     gnutls_session_t *tls)
 {
 	struct sockaddr_in sa, src;
 	char req[512];
@@ -285,7 +333,17 @@ static int open_conn(const char *host, int port, int source, const char *path)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
 		     path, host);
-	if(write(fd, req, (size_t)n) != n) {
+	*tls = NULL;
+	if(getenv("SSE_LOAD_TLS") && !strcmp(getenv("SSE_LOAD_TLS"), "1")) {
+		*tls = tls_open(fd);
+		if(!*tls || gnutls_record_send(*tls, req, (size_t)n) != n) {
+			if(*tls)
+				gnutls_deinit(*tls);
+			close(fd);
+			errno = EPROTO;
+			return -1;
+		}
+	} else if(write(fd, req, (size_t)n) != n) {
 		close(fd);
 		return -1;
 	}
@@ -345,7 +403,7 @@ static int sub_part(const char *host, int port, const char *path, int first, int
 	for(i = 0; i < nconn; i++) {
 		int k = first + i;
 
-		cs[i].fd = open_conn(host, port, sources > 1 ? k % sources : 0, path);
+		cs[i].fd = open_conn(host, port, sources > 1 ? k % sources : 0, path, &cs[i].tls);
 		if(cs[i].fd < 0) {
 			fprintf(stderr, "sse-load: connection %d: %s\n", k, strerror(errno));
 			res.failed = 1;
@@ -364,7 +422,7 @@ static int sub_part(const char *host, int port, const char *path, int first, int
 			struct conn *c = &cs[evs[i].data.u32];
 			ssize_t r;
 
-			while((r = read(c->fd, buf, sizeof(buf))) > 0) {
+			while((r = conn_read(c, buf, sizeof(buf))) > 0) {
 				now = now_ns(CLOCK_REALTIME);  /* one receive time per read */
 				if(feed(c, buf, (size_t)r, &opened, now)) {
 					r = 0;
@@ -377,6 +435,9 @@ static int sub_part(const char *host, int port, const char *path, int first, int
 			}
 			if(r == 0 || (r < 0 && errno != EAGAIN)) {
 				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				if(c->tls)
+					gnutls_deinit(c->tls);
+				c->tls = NULL;
 				close(c->fd);
 				closed++;
 			}

@@ -23,7 +23,7 @@ _sse_cat() {
 	case $prev in
 	-o|--format)
 		r=($(compgen -W 'data json raw' -- "$cur")) ;;
-	-u|--unix-socket|--cacert|--state)
+	-u|--unix-socket|--cacert|--token-file|--state)
 		compopt -o filenames 2>/dev/null || true
 		mapfile -t r < <(compgen -f -- "$cur") ;;
 	--exec)
@@ -35,7 +35,7 @@ _sse_cat() {
 		if [[ $cur == -* ]]; then
 			r=($(compgen -W '--format --exec --count --event --timeout --deadline
 				--no-reconnect --max-retries --max-event-size --state --last-event-id
-				--header --unix-socket --insecure --cacert --token
+				--header --unix-socket --insecure --cacert --token --token-file
 				--verbose --quiet --help --version -o -n -e -t -W -H -u -k -v -q -h -V' -- "$cur"))
 		else
 			r=($(compgen -W 'http://localhost:8080/events/ https://' -- "$cur"))

@@ -21,7 +21,7 @@ _sse_pub() {
 		opt=${cur%%=*} prev=$opt cur=${cur#*=}
 	fi
 	case $prev in
-	-u|--unix-socket|--cacert|-f|--file)
+	-u|--unix-socket|--cacert|--token-file|-f|--file)
 		compopt -o filenames 2>/dev/null || true
 		mapfile -t r < <(compgen -f -- "$cur") ;;
 	-e|--event|-i|--id|-H|--header|--token|--max-retries)
@@ -29,7 +29,7 @@ _sse_pub() {
 	*)
 		if [[ $cur == -* ]]; then
 			r=($(compgen -W '--whole --file --json --raw --max-retries --event --id --header
-				--unix-socket --insecure --cacert --token --verbose --quiet --help --version
+				--unix-socket --insecure --cacert --token --token-file --verbose --quiet --help --version
 				-s -f -e -i -H -u -k -v -q -h -V' -- "$cur"))
 		else
 			r=($(compgen -W 'http://localhost:8080/events/ https://' -- "$cur"))

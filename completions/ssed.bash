@@ -4,18 +4,18 @@ _ssed() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
-	-u|--unix-socket|--publish-token-file|--subscribe-token-file|--metrics-token-file)
+	-u|--unix-socket|--publish-token-file|--subscribe-token-file|--metrics-token-file|--tls-cert|--tls-key|--jwt-key-file)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	-l|--listen)
+	-l|--listen|--tls-listen)
 		COMPREPLY=($(compgen -W '127.0.0.1:8080 0.0.0.0:8080 [::]:8080 [::1]:8080' -- "$cur")); return ;;
-	--allow-host|--history|--history-bytes|--history-age|--max-memory|--heartbeat|--retry|--cors|--max-body|--max-subscribers|--max-topics|--timeout|--header-timeout|--conn-memory|--threads|--delivery-threads|--publish-window)
+	--allow-host|--history|--history-bytes|--history-age|--max-memory|--heartbeat|--retry|--cors|--max-body|--max-subscribers|--max-topics|--timeout|--header-timeout|--conn-memory|--threads|--delivery-threads|--publish-window|--jwt-cookie)
 		return ;;
 	--trust-proxy)
 		COMPREPLY=($(compgen -W '127.0.0.1 ::1 unix' -- "$cur")); return ;;
 	esac
 	COMPREPLY=($(compgen -W '--listen --unix-socket --history --history-bytes --history-age --max-memory --heartbeat
 		--retry --cors --max-body --max-subscribers --max-topics --metrics-token-file --no-broadcast
-		--allow-host --publish-token-file
+		--allow-host --publish-token-file --tls-listen --tls-cert --tls-key --jwt-key-file --jwt-cookie --jwt-query
 		--subscribe-token-file --timeout --header-timeout --conn-memory --threads --delivery-threads --publish-window --trust-proxy --verbose --quiet --help --version
 		-l -u -v -q -h -V' -- "$cur"))
 }

@@ -1,6 +1,12 @@
 # fish completion for ssed
 complete -c ssed -s l -l listen -x -d 'listen on TCP [ADDR:]PORT' -a '127.0.0.1:8080 0.0.0.0:8080 [::]:8080'
 complete -c ssed -s u -l unix-socket -r -F -d 'listen on a Unix socket'
+complete -c ssed -l tls-listen -x -d 'listen for HTTPS [ADDR:]PORT' -a '127.0.0.1:8443 0.0.0.0:8443 [::]:8443'
+complete -c ssed -l tls-cert -r -F -d 'certificate chain, PEM'
+complete -c ssed -l tls-key -r -F -d 'private key, PEM'
+complete -c ssed -l jwt-key-file -r -F -d 'signed tokens grant topics; HMAC secret or public key'
+complete -c ssed -l jwt-cookie -x -d 'cookie holding a browser token'
+complete -c ssed -l jwt-query -d 'take the token from ?access_token= too'
 complete -c ssed -l history -x -d 'events kept per topic'
 complete -c ssed -l history-bytes -x -d 'bytes kept per topic'
 complete -c ssed -l history-age -x -d 'drop events older than this (90s, 10m, 1h)'

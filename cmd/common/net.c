@@ -1,6 +1,7 @@
 /*
  * net.c - the libcurl set-up sse-pub and sse-cat share.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,32 @@
 
 #include "common.h"
 #include "net.h"
+
+/* --token-file: the first line of path, without its line end. */
+static void read_token_file(struct net_opts *o, const char *path)
+{
+	char buf[1100];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if(!f)
+		usage_error("--token-file: %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if(!buf[0])
+		usage_error("--token-file: %s: empty", path);
+	if(o->token_buf) {
+		explicit_bzero(o->token_buf, strlen(o->token_buf));
+		free(o->token_buf);
+	}
+	o->token_buf = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if(!o->token_buf)
+		usage_error("out of memory");
+	o->token = o->token_buf;
+}
 
 int net_option(struct net_opts *o, int c, const char *arg)
 {
@@ -26,6 +53,7 @@ int net_option(struct net_opts *o, int c, const char *arg)
 	case 'k': o->insecure = 1; return 1;
 	case NET_OPT_CACERT: o->cacert = arg; return 1;
 	case NET_OPT_TOKEN: o->token = arg; return 1;
+	case NET_OPT_TOKEN_FILE: read_token_file(o, arg); return 1;
 	case 'q': msg_quiet = 1; return 1;
 	case 'v': msg_verbose++; return 1;
 	default: return 0;
@@ -94,6 +122,11 @@ void net_free(struct net_opts *o)
 {
 	curl_slist_free_all(o->headers);
 	o->headers = NULL;
+	if(o->token_buf) {
+		explicit_bzero(o->token_buf, strlen(o->token_buf));
+		free(o->token_buf);
+		o->token_buf = NULL;
+	}
 }
 
 void net_reason(char *out, size_t size, long status, const char *body, size_t len)
@@ -104,7 +137,8 @@ void net_reason(char *out, size_t size, long status, const char *body, size_t le
 	while(n < len && n < 200 && body[n] != '\n' && body[n] != '\r')
 		n++;
 	if(n)
-		snprintf(out, size, "HTTP %ld: %.*s", status, (int)n, body);
+		snprintf(out, size, "HTTP %ld: %.*s%s", status, (int)n, body,
+			 status == 401 ? " (see --token-file)" : "");
 	else
-		snprintf(out, size, "HTTP %ld", status);
+		snprintf(out, size, "HTTP %ld%s", status, status == 401 ? " (see --token-file)" : "");
 }

@@ -10,19 +10,22 @@
 /* Option ids both clients use (getopt_long values above 255). */
 enum net_opt_id {
 	NET_OPT_CACERT = 300,
-	NET_OPT_TOKEN
+	NET_OPT_TOKEN,
+	NET_OPT_TOKEN_FILE
 };
 
 struct net_opts {
 	const char *unix_socket;   /* -u */
 	const char *cacert;        /* --cacert */
-	const char *token;         /* --token, or SSE_TOKEN */
+	const char *token;         /* --token, --token-file, or SSE_TOKEN */
+	char *token_buf;           /* what --token-file read; wiped and freed by net_free */
 	int insecure;              /* -k */
 	struct curl_slist *headers;/* -H, and the Authorization header */
 };
 
 /*
- * net_option - take a shared option (-H, -u, -k, --cacert, --token).
+ * net_option - take a shared option (-H, -u, -k, --cacert, --token,
+ * --token-file: the file's first line, read at once).
  * Returns 1 when c was one of them, 0 otherwise. Exits on a bad value.
  */
 int net_option(struct net_opts *o, int c, const char *arg);
@@ -55,6 +58,8 @@ void net_reason(char *out, size_t size, long status, const char *body, size_t le
 "  -k, --insecure              do not verify the server's TLS certificate\n" \
 "      --cacert FILE           verify TLS with the CA certificates in FILE\n" \
 "      --token TOKEN           send 'Authorization: Bearer TOKEN' (or set SSE_TOKEN)\n" \
+"      --token-file FILE       send the token in FILE's first line (kept off the\n" \
+"                              command line)\n" \
 "  -v, --verbose               connection notes on stderr\n" \
 "  -q, --quiet                 print errors only\n" \
 "  -h, --help                  show this help and exit\n" \
@@ -67,6 +72,7 @@ void net_reason(char *out, size_t size, long status, const char *body, size_t le
 	{ "insecure", no_argument, NULL, 'k' }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "token", required_argument, NULL, NET_OPT_TOKEN }, \
+	{ "token-file", required_argument, NULL, NET_OPT_TOKEN_FILE }, \
 	{ "unix-socket", required_argument, NULL, 'u' }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "version", no_argument, NULL, 'V' }

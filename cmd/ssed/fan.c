@@ -23,10 +23,12 @@
 #include <unistd.h>
 
 #include "fan.h"
+#include "tls.h"
 
 #define FAN_THREADS_MAX 64
-#define READ_MAX (16 * 1024)    /* hub bytes per send */
 #define CHUNK_HEAD 10           /* room for "%X\r\n" */
+/* Hub bytes per send: a whole chunk fits one TLS record (16 KiB). */
+#define READ_MAX (16 * 1024 - CHUNK_HEAD - 2)
 #define BATCH_N 64              /* streams read under one hub lock */
 #define BATCH_BYTES (256 * 1024)
 
@@ -49,6 +51,11 @@ struct fan_stream {
 	char *out;                      /* bytes the socket did not take */
 	size_t outlen, outoff;
 	double since;                   /* blocked: when it last made progress */
+	gnutls_session_t tls;           /* HTTPS: write through it; NULL: the socket */
+	int guarded;                    /* has a deadline or a check (fan_stream_guard) */
+	double deadline;                /* mono() time it ends at; 0: none */
+	int (*still_ok)(void *);
+	void *still_ok_arg;
 };
 
 struct fan_thread {
@@ -65,6 +72,9 @@ struct fan_thread {
 	int started;                    /* its thread was created */
 	struct fan_stream *streams;     /* only this thread touches the list */
 	size_t nblocked;                /* streams waiting for EPOLLOUT */
+	size_t nguarded;                /* streams with a deadline or a check */
+	double next_deadline;           /* the earliest of theirs, as last seen; 0: none */
+	unsigned recheck_seen;          /* the fan's recheck generation last served */
 	struct fan_stream *batch[BATCH_N];
 	struct hub_read_req req[BATCH_N];
 	char buf[BATCH_BYTES];
@@ -76,6 +86,7 @@ struct fan {
 	unsigned next_thread;           /* round robin, atomic */
 	struct hub *hub;
 	double timeout_s;
+	unsigned recheck_gen;           /* fan_recheck bumps it, atomic */
 	pthread_mutex_t start_mu;       /* handover against fan_stop */
 };
 
@@ -176,10 +187,45 @@ static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 		s->blocked = 0;
 		t->nblocked--;
 	}
+	if(s->guarded) {
+		s->guarded = 0;
+		t->nguarded--;
+	}
 	free(s->out);
 	s->out = NULL;
 	s->end = how == END_CLEAN && s->outlen == s->outoff ? END_CLEAN : END_CLOSE;
 	MHD_resume_connection(s->conn);
+}
+
+/*
+ * Write up to n bytes of p to s: the bytes taken (0 when the socket is
+ * full) or -1 when it failed. Over TLS, a record the socket took only in
+ * part stays inside the session, and the next call must pass the same
+ * bytes again: the callers keep what was not taken unchanged in s->out
+ * and start there (tls.h).
+ */
+static ssize_t put(struct fan_stream *s, const char *p, size_t n)
+{
+	size_t done = 0;
+	ssize_t k;
+
+	if(!s->tls) {
+		do
+			k = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while(k < 0 && errno == EINTR);
+		if(k < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		return k;
+	}
+	while(done < n) {
+		k = tls_write(s->tls, p + done, n - done);
+		if(k < 0)
+			return -1;
+		if(k == 0)
+			break;
+		done += (size_t)k;
+	}
+	return (ssize_t)done;
 }
 
 /* Send what the socket did not take before. 1: all out, 0: blocked, -1: gone. */
@@ -188,14 +234,11 @@ static int flush(struct fan_stream *s)
 	ssize_t n;
 
 	while(s->outoff < s->outlen) {
-		n = send(s->fd, s->out + s->outoff, s->outlen - s->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if(n < 0) {
-			if(errno == EINTR)
-				continue;
-			if(errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
+		n = put(s, s->out + s->outoff, s->outlen - s->outoff);
+		if(n < 0)
 			return -1;
-		}
+		if(n == 0)
+			return 0;
 		s->outoff += (size_t)n;
 		s->since = mono();
 	}
@@ -208,16 +251,10 @@ static int flush(struct fan_stream *s)
 /* Send p (n bytes); keep what the socket does not take. 1, 0 or -1 as flush. */
 static int send_or_keep(struct fan_stream *s, const char *p, size_t n)
 {
-	ssize_t k;
+	ssize_t k = put(s, p, n);
 
-	do
-		k = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while(k < 0 && errno == EINTR);
-	if(k < 0) {
-		if(errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		k = 0;
-	}
+	if(k < 0)
+		return -1;
 	if((size_t)k == n)
 		return 1;
 	s->out = malloc(n - (size_t)k);
@@ -333,6 +370,12 @@ static void adopt(struct fan_thread *t, struct fan_stream *list, int closing)
 		if(t->streams)
 			t->streams->prev = s;
 		t->streams = s;
+		if(s->deadline > 0 || s->still_ok) {
+			s->guarded = 1;
+			t->nguarded++;
+			if(s->deadline > 0 && (!t->next_deadline || s->deadline < t->next_deadline))
+				t->next_deadline = s->deadline;
+		}
 		/* Edge-triggered: EPOLLOUT comes only after a send fell short. */
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.ptr = s;
@@ -369,6 +412,32 @@ static void reap_blocked(struct fan_thread *t, double now)
 	}
 }
 
+/*
+ * End the streams whose deadline has passed, and with recheck those whose
+ * check fails (fan_recheck); note the earliest deadline left, which the
+ * thread's epoll_wait does not sleep past. Only streams with a deadline or
+ * a check are walked, and only when a deadline falls, once a second, or on
+ * a recheck: never a poll per stream.
+ */
+static void check_guards(struct fan_thread *t, double now, int recheck)
+{
+	struct fan_stream *s, *next;
+
+	t->next_deadline = 0;
+	if(!t->nguarded)
+		return;
+	for(s = t->streams; s; s = next) {
+		next = s->next;
+		if(!s->guarded)
+			continue;
+		if((s->deadline > 0 && now >= s->deadline) ||
+		   (recheck && s->still_ok && !s->still_ok(s->still_ok_arg)))
+			end_stream(t, s, END_CLEAN);
+		else if(s->deadline > 0 && (!t->next_deadline || s->deadline < t->next_deadline))
+			t->next_deadline = s->deadline;
+	}
+}
+
 static void *fan_main(void *arg)
 {
 	struct fan_thread *t = arg;
@@ -376,6 +445,7 @@ static void *fan_main(void *arg)
 	struct fan_stream *batch, *s;
 	double next_reap = mono() + 1;
 	int n, i, closing, wait_ms;
+	unsigned gen;
 	uint64_t v;
 	ssize_t r;
 
@@ -387,6 +457,13 @@ static void *fan_main(void *arg)
 		wait_ms = t->ready || batch ? 0 : 1000;
 		t->sleeping = wait_ms != 0;
 		pthread_mutex_unlock(&t->mu);
+		/* Wake when the earliest token deadline falls, not later. */
+		if(wait_ms && t->next_deadline > 0) {
+			double ms = (t->next_deadline - mono()) * 1000 + 1;
+
+			if(ms < wait_ms)
+				wait_ms = ms < 1 ? 1 : (int)ms;
+		}
 		if(batch)
 			adopt(t, batch, closing);
 		if(closing) {
@@ -422,9 +499,17 @@ static void *fan_main(void *arg)
 			}
 		}
 		turn(t);
+		gen = __atomic_load_n(&t->fan->recheck_gen, __ATOMIC_ACQUIRE);
+		if(gen != t->recheck_seen) {
+			t->recheck_seen = gen;
+			check_guards(t, mono(), 1);
+		} else if(t->next_deadline > 0 && mono() >= t->next_deadline) {
+			check_guards(t, mono(), 0);
+		}
 		if(mono() >= next_reap) {
 			next_reap = mono() + 1;
 			reap_blocked(t, mono());
+			check_guards(t, mono(), 0);
 		}
 	}
 	return NULL;
@@ -567,6 +652,7 @@ int fan_handover(struct fan_stream *s, struct hub_sub *sub)
 		return -1;
 	s->fd = ci->connect_fd;
 	s->sub = sub;
+	s->tls = tls_session(s->conn);
 	pthread_mutex_lock(&f->start_mu);
 	if(f->nthreads) {
 		t = &f->threads[__atomic_fetch_add(&f->next_thread, 1, __ATOMIC_RELAXED) % f->nthreads];
@@ -585,6 +671,26 @@ int fan_handover(struct fan_stream *s, struct hub_sub *sub)
 	}
 	pthread_mutex_unlock(&f->start_mu);
 	return ok ? 0 : -1;
+}
+
+void fan_stream_guard(struct fan_stream *s, double ends_in_s, int (*still_ok)(void *), void *arg)
+{
+	s->deadline = ends_in_s >= 0 ? mono() + ends_in_s : 0;
+	if(ends_in_s >= 0 && s->deadline <= 0)
+		s->deadline = 1e-9;
+	s->still_ok = still_ok;
+	s->still_ok_arg = arg;
+}
+
+void fan_recheck(struct fan *f)
+{
+	unsigned i;
+
+	__atomic_add_fetch(&f->recheck_gen, 1, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&f->start_mu);
+	for(i = 0; i < f->nthreads; i++)
+		poke(&f->threads[i]);
+	pthread_mutex_unlock(&f->start_mu);
 }
 
 int fan_stream_end(const struct fan_stream *s)

@@ -11,9 +11,13 @@
  * libmicrohttpd resume (an eventfd write and a pass over every suspended
  * connection) per stream and event.
  *
+ * An HTTPS stream is written through its connection's TLS session (tls.h)
+ * instead, one record per send.
+ *
  * A stream ends when the hub says so (closing, fell behind), when the peer
  * hangs up or the socket fails, or when a send makes no progress for the
- * configured timeout. The fan thread then resumes the connection, and
+ * configured timeout, or when its token expires or no longer verifies
+ * (fan_stream_guard). The fan thread then resumes the connection, and
  * libmicrohttpd finishes it: fan_stream_end() tells the content reader
  * what to return.
  */
@@ -48,6 +52,18 @@ void fan_free(struct fan *f);
 /* fan_stream_new - the delivery state of one stream of f on connection c;
  * raw: HTTP/1.0 (no chunks). NULL when out of memory. */
 struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, int raw);
+
+/*
+ * fan_stream_guard - before fan_handover: end s cleanly ends_in_s seconds
+ * from now (negative: no deadline; the delivery thread wakes for it); and
+ * after each fan_recheck(), end it when still_ok(arg) returns 0 (still_ok
+ * may be NULL). still_ok runs on s's delivery thread while s is open.
+ */
+void fan_stream_guard(struct fan_stream *s, double ends_in_s, int (*still_ok)(void *), void *arg);
+
+/* fan_recheck - from any thread: each delivery thread soon runs the
+ * still_ok check of every stream it has (after a key reload). */
+void fan_recheck(struct fan *f);
 
 /* fan_stream_free - free it (from the response's free callback). */
 void fan_stream_free(struct fan_stream *s);

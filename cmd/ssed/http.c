@@ -13,14 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "common.h"
 #include "fan.h"
 #include "guard.h"
+#include "jwtkey.h"
 #include "peer.h"
 #include "ssed.h"
+#include "tls.h"
 #include "token.h"
 
 enum req_kind { REQ_PUB_ONE, REQ_PUB_STREAM, REQ_FAILED, REQ_DONE };
@@ -52,6 +55,8 @@ struct stream {
 	struct hub_sub *sub;
 	struct fan_stream *fan;
 	int started;               /* libmicrohttpd has sent the opening bytes */
+	struct jwtkey *jwt;        /* with tok: checked again after a key reload */
+	struct access_token *tok;  /* the token the stream was let in with; NULL: none */
 };
 
 /* ---- replies */
@@ -174,6 +179,134 @@ static int auth(struct http_ctx *x, struct MHD_Connection *c, enum token_kind ki
 	else
 		*rc = reply(x, c, MHD_HTTP_FORBIDDEN, "wrong token", NULL, NULL);
 	return -1;
+}
+
+/* ---- signed tokens (--jwt-key-file) */
+
+/* Whether the request carries the shared token of kind (a token file):
+ * with both set up, it lets a request in on every topic (ssed(1)). */
+static int shared_ok(struct http_ctx *x, struct MHD_Connection *c, enum token_kind kind)
+{
+	const char *h, *q;
+	size_t qlen = 0;
+
+	if(!tokens_needed(x->cfg->tokens, kind))
+		return 0;
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if(h && !strncasecmp(h, "Bearer ", 7))
+		return tokens_check(x->cfg->tokens, kind, h + 7, strlen(h + 7));
+	if(kind == TOKEN_SUBSCRIBE &&
+	   MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "access_token", 12,
+					 &q, &qlen) == MHD_YES && q)
+		return tokens_check(x->cfg->tokens, kind, q, qlen);
+	return 0;
+}
+
+/* Append the refused topics' names to msg (size bytes, NUL-terminated). */
+static void name_topics(char *msg, size_t size, const char *const *names, const size_t *lens,
+			const size_t *idx, size_t k)
+{
+	size_t i, at = strlen(msg);
+
+	for(i = 0; i < k; i++) {
+		size_t len = lens[idx[i]];
+
+		if(at + len + 8 >= size) {
+			snprintf(msg + at, size - at, "%s...", i ? ", " : "");
+			return;
+		}
+		at += (size_t)snprintf(msg + at, size - at, "%s%.*s", i ? ", " : "", (int)len,
+				       names[idx[i]]);
+	}
+}
+
+/*
+ * jwt_auth - with --jwt-key-file: 0 when the request's token grants every
+ * one of the n topics, for publishing (pub) or subscribing; otherwise a
+ * 401 (no token, or one that does not verify) or a 403 naming the topics
+ * refused is queued and *rc holds the handler's answer. A Unix socket or
+ * the shared token of a token file lets a request in as before. keep (for
+ * a stream) receives the verified token, or NULL when none was needed.
+ * Neither the token nor any part of it is ever logged or replied.
+ */
+static int jwt_auth(struct http_ctx *x, struct MHD_Connection *c, int pub,
+		    const char *const *names, const size_t *lens, size_t n,
+		    struct access_token **keep, enum MHD_Result *rc)
+{
+	const char *allowed[1], *tok;
+	size_t refused[HUB_SUB_TOPICS_MAX], k = 0, i, len;
+	struct access_token *t = NULL;
+	struct access_source src;
+	enum access_from from;
+	char err[256], msg[512];
+
+	if(keep)
+		*keep = NULL;
+	if(x->is_unix || shared_ok(x, c, pub ? TOKEN_PUBLISH : TOKEN_SUBSCRIBE))
+		return 0;
+	memset(&src, 0, sizeof(src));
+	src.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_AUTHORIZATION);
+	src.cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+	src.cookie_name = x->cfg->jwt_cookie;
+	src.query_ok = x->cfg->jwt_query;
+	if(src.query_ok)
+		src.query = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "access_token");
+	from = access_find_token(&src, &tok, &len);
+	if(from == ACCESS_FROM_NONE) {
+		*rc = reply(x, c, MHD_HTTP_UNAUTHORIZED, "a token is required",
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		return -1;
+	}
+	if(jwtkey_verify(x->cfg->jwt, tok, len, (int64_t)time(NULL), &t, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "invalid token: %s", err);
+		*rc = reply(x, c, MHD_HTTP_UNAUTHORIZED, msg, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			    "Bearer error=\"invalid_token\"");
+		return -1;
+	}
+	if(pub) {
+		for(i = 0; i < n && i < HUB_SUB_TOPICS_MAX; i++)
+			if(!access_may_publish(t, names[i], lens[i]))
+				refused[k++] = i;
+	} else {
+		k = access_may_subscribe(t, n, names, lens, refused);
+	}
+	if(k) {
+		snprintf(msg, sizeof(msg), "the token does not allow %s: ",
+			 pub ? "publishing to" : "subscribing to");
+		name_topics(msg, sizeof(msg), names, lens, refused, k);
+		access_token_free(t);
+		*rc = reply(x, c, MHD_HTTP_FORBIDDEN, msg, NULL, NULL);
+		return -1;
+	}
+	/* A cookie goes with any request the browser makes, whichever page
+	 * asked for it: publishing on one needs the page's Origin (CSRF). */
+	allowed[0] = x->cfg->cors;
+	if(pub && from == ACCESS_FROM_COOKIE &&
+	   !access_origin_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+			     allowed, x->cfg->cors && strcmp(x->cfg->cors, "*") ? 1 : 0,
+			     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"),
+			     x->tls != NULL)) {
+		access_token_free(t);
+		*rc = reply(x, c, MHD_HTTP_FORBIDDEN,
+			    "publishing with a cookie needs the Origin of an allowed page",
+			    NULL, NULL);
+		return -1;
+	}
+	if(keep)
+		*keep = t;
+	else
+		access_token_free(t);
+	return 0;
+}
+
+/* Publishing to one topic: the signed token's rules, or the token file's. */
+static int pub_auth(struct http_ctx *x, struct MHD_Connection *c, const char *topic,
+		    size_t tlen, enum MHD_Result *rc)
+{
+	if(x->cfg->jwt)
+		return jwt_auth(x, c, 1, &topic, &tlen, 1, NULL, rc);
+	return auth(x, c, TOKEN_PUBLISH, NULL, rc);
 }
 
 /* Topic names hub.c takes, less "." and "..": proxies and clients read
@@ -377,7 +510,7 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 	struct req *r;
 	size_t n;
 
-	if(auth(x, c, TOKEN_PUBLISH, NULL, &rc) || cross_site(x, c, &rc))
+	if(pub_auth(x, c, topic, tlen, &rc) || cross_site(x, c, &rc))
 		return rc;
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -443,7 +576,7 @@ static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c, i
 	int hrc;
 
 	/* GET stays open to any page: the classic example's endpoint. */
-	if(auth(x, c, TOKEN_PUBLISH, NULL, &rc) || (post && cross_site(x, c, &rc)))
+	if(pub_auth(x, c, "default", 7, &rc) || (post && cross_site(x, c, &rc)))
 		return rc;
 	msg = query_n(c, "msg", &n);
 	if(!msg)
@@ -495,7 +628,35 @@ static void stream_free(void *cls)
 
 	hub_unsubscribe(s->hub, s->sub);
 	fan_stream_free(s->fan);
+	access_token_free(s->tok);
 	free(s);
+}
+
+/* After a key reload, on the stream's delivery thread: whether its token
+ * still verifies (and has not expired). */
+static int stream_still_ok(void *arg)
+{
+	struct stream *s = arg;
+	char err[256];
+
+	return jwtkey_reverify(s->jwt, s->tok, (int64_t)time(NULL), err, sizeof(err)) == 0;
+}
+
+/* A stream let in by a token ends when the token does: at 80 to 100 % of
+ * the time left, so that clients do not all come back at once. */
+static void guard_stream(struct stream *s)
+{
+	struct timespec ts;
+	int64_t now_ms, end_ms, exp_s = access_token_expiry(s->tok);
+	uint32_t r = 0;
+
+	if(exp_s && getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint32_t)rand();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	end_ms = access_deadline_ms(now_ms, exp_s, r);
+	fan_stream_guard(s->fan, exp_s ? (double)(end_ms - now_ms) / 1000.0 : -1,
+			 stream_still_ok, s);
 }
 
 struct topics {
@@ -536,6 +697,7 @@ static enum MHD_Result topic_arg(void *cls, enum MHD_ValueKind kind, const char 
 static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, int head,
 				 int http10, const char *path_topic, size_t plen)
 {
+	struct access_token *tok = NULL;
 	struct topics t;
 	struct MHD_Response *r;
 	struct stream *s;
@@ -543,7 +705,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	enum MHD_Result rc;
 	int err = 0;
 
-	if(auth(x, c, TOKEN_SUBSCRIBE, "access_token", &rc))
+	if(!x->cfg->jwt && auth(x, c, TOKEN_SUBSCRIBE, "access_token", &rc))
 		return rc;
 	memset(&t, 0, sizeof(t));
 	if(path_topic)
@@ -566,21 +728,35 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 		last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "lastEventId");
 	if(last && strlen(last) > HUB_ID_MAX)
 		return reply(x, c, MHD_HTTP_BAD_REQUEST, "Last-Event-ID too long", NULL, NULL);
-	if(head)
+	/* Every topic of the stream is allowed, so a resume replays nothing
+	 * the token does not grant. */
+	if(x->cfg->jwt && jwt_auth(x, c, 0, t.name, t.len, t.n, &tok, &rc))
+		return rc;
+	if(head) {
+		access_token_free(tok);
 		return reply_static(x, c, "text/event-stream", "", 0);
+	}
 
 	s = calloc(1, sizeof(*s));
-	if(!s)
+	if(!s) {
+		access_token_free(tok);
 		return MHD_NO;
+	}
 	s->hub = x->hub;
+	s->tok = tok;
+	s->jwt = x->cfg->jwt;
 	s->fan = fan_stream_new(x->fan, c, http10);
 	if(!s->fan) {
+		access_token_free(tok);
 		free(s);
 		return MHD_NO;
 	}
+	if(tok)
+		guard_stream(s);
 	s->sub = hub_subscribe(x->hub, t.name, t.len, t.n, last, s->fan, &err);
 	if(!s->sub) {
 		fan_stream_free(s->fan);
+		access_token_free(s->tok);
 		free(s);
 		if(err == HUB_EBUSY)
 			return reply(x, c, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -687,6 +863,7 @@ struct track {
 	double since;              /* when it began to wait for a request */
 	int waiting;
 	int late;                  /* past the deadline at the last reap */
+	struct tls_creds *creds;   /* HTTPS: the certificate this connection holds */
 	struct track *prev, *next;
 };
 
@@ -744,8 +921,8 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 {
 	const union MHD_ConnectionInfo *ci;
 	struct track *t = *socket_context;
+	struct http_ctx *x = cls;
 
-	(void)cls;
 	if(code == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		t = calloc(1, sizeof(*t));
@@ -754,6 +931,10 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			return;  /* untracked: only the idle timeout applies */
 		}
 		t->fd = ci->connect_fd;
+		/* Untracked, an HTTPS connection has no certificate: its handshake
+		 * fails (tls_mhd_fallback). */
+		if(x && x->tls)
+			t->creds = tls_attach(x->tls, c);
 		pthread_mutex_lock(&track_mu);
 		set_waiting(t, 1);
 		pthread_mutex_unlock(&track_mu);
@@ -765,6 +946,7 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	pthread_mutex_lock(&track_mu);
 	set_waiting(t, 0);
 	pthread_mutex_unlock(&track_mu);
+	tls_detach(t->creds);
 	free(t);
 	*socket_context = NULL;
 }

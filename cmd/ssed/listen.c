@@ -60,7 +60,8 @@ static void show_bound(struct listener *l)
 		strcpy(hbuf, "?");
 		strcpy(pbuf, "?");
 	}
-	snprintf(l->shown, sizeof(l->shown), l->v6 ? "http://[%s]:%s" : "http://%s:%s", hbuf, pbuf);
+	snprintf(l->shown, sizeof(l->shown), l->v6 ? "%s://[%s]:%s" : "%s://%s:%s",
+		 l->tls ? "https" : "http", hbuf, pbuf);
 }
 
 static int open_tcp(struct listener *l)

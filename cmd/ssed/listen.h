@@ -36,6 +36,7 @@ struct listener {
 	int is_unix;
 	int v6;                    /* an IPv6 TCP socket (libmicrohttpd wants to know) */
 	int from_systemd;
+	int tls;                   /* --tls-listen: serves HTTPS */
 	int remove_path;           /* a Unix socket file this ssed made: unlinked at close */
 	char shown[160];           /* how the start-up line names it */
 	struct MHD_Daemon *d;      /* main()'s: the HTTP server on this socket */

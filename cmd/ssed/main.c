@@ -19,9 +19,11 @@
 #include "common.h"
 #include "fan.h"
 #include "guard.h"
+#include "jwtkey.h"
 #include "listen.h"
 #include "peer.h"
 #include "ssed.h"
+#include "tls.h"
 #include "token.h"
 
 #define RESERVE 256      /* connections kept for publishers and /metrics */
@@ -35,6 +37,10 @@ static const char usage_text[] =
 "  -l, --listen [ADDR:]PORT       listen on TCP (default 127.0.0.1:8080; repeatable;\n"
 "                                 0.0.0.0:PORT or [::]:PORT serve other hosts)\n"
 "  -u, --unix-socket PATH         listen on a Unix socket too (alone when no -l)\n"
+"      --tls-listen [ADDR:]PORT   listen for HTTPS (repeatable; needs --tls-cert and\n"
+"                                 --tls-key; -l listeners stay plain HTTP)\n"
+"      --tls-cert FILE            the certificate, PEM, leaf first then its chain\n"
+"      --tls-key FILE             the certificate's private key, PEM\n"
 "      --allow-host NAME          a Host name a loopback-only ssed answers besides\n"
 "                                 localhost and loopback addresses (repeatable)\n"
 "      --history N                events kept per topic for resume (default 1000)\n"
@@ -53,6 +59,11 @@ static const char usage_text[] =
 "      --no-broadcast             turn GET and POST /broadcast off\n"
 "      --publish-token-file FILE  publishing over TCP needs this bearer token\n"
 "      --subscribe-token-file FILE  subscribing over TCP needs this bearer token\n"
+"      --jwt-key-file FILE        publishing and subscribing over TCP need a signed token\n"
+"                                 (JWT) granting the topics: FILE holds an HMAC secret\n"
+"                                 or an RSA or EC public key (PEM)\n"
+"      --jwt-cookie NAME          the cookie a browser's token is in (default ssed_token)\n"
+"      --jwt-query                also take the token from ?access_token= (never logged)\n"
 "      --timeout SECS             close a connection making no progress (default 60)\n"
 "      --trust-proxy ADDR         -v logs the client address that a proxy at ADDR\n"
 "                                 (or 'unix': on a Unix socket) puts in X-Forwarded-For\n"
@@ -71,7 +82,8 @@ static const char usage_text[] =
 "  -V, --version                  show the version and exit\n"
 "\n"
 "SIZE takes a K, M or G suffix; DURATION is a number with s, m, h or d (90s, 10m,\n"
-"1h; seconds without one). SIGHUP reads the token files again.\n"
+"1h; seconds without one). SIGHUP reads the token files, the JWT key and the\n"
+"certificate again; open streams stay.\n"
 "See ssed(1) for the HTTP API.\n";
 
 enum opt_id {
@@ -79,7 +91,8 @@ enum opt_id {
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
 	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY, OPT_ALLOW_HOST, OPT_METRICS_TOKEN, OPT_NO_BROADCAST,
-	OPT_HISTORY_AGE, OPT_MAX_MEMORY
+	OPT_HISTORY_AGE, OPT_MAX_MEMORY,
+	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_LISTEN, OPT_JWT_KEY, OPT_JWT_COOKIE, OPT_JWT_QUERY
 };
 
 /* Sorted by long name. */
@@ -94,6 +107,9 @@ static const struct option long_opts[] = {
 	{ "history", required_argument, NULL, OPT_HISTORY },
 	{ "history-age", required_argument, NULL, OPT_HISTORY_AGE },
 	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
+	{ "jwt-cookie", required_argument, NULL, OPT_JWT_COOKIE },
+	{ "jwt-key-file", required_argument, NULL, OPT_JWT_KEY },
+	{ "jwt-query", no_argument, NULL, OPT_JWT_QUERY },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 	{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
@@ -108,6 +124,9 @@ static const struct option long_opts[] = {
 	{ "subscribe-token-file", required_argument, NULL, OPT_SUB_TOKEN },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-listen", required_argument, NULL, OPT_TLS_LISTEN },
 	{ "trust-proxy", required_argument, NULL, OPT_TRUST_PROXY },
 	{ "unix-socket", required_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -256,30 +275,59 @@ static void read_token(struct tokens *t, enum token_kind kind, const char *opt,
 
 /*
  * reload - SIGHUP's work, on the main thread: read the token files again.
- * Whatever else can be reloaded without dropping a stream joins here.
+ * Whatever else can be reloaded without dropping a stream joins here: the
+ * certificate (for new connections; open streams keep their session) and
+ * the JWT key (then open streams whose token no longer verifies end). A
+ * renewed file that cannot be used keeps the old one and says why.
  */
-static void reload(struct ssed_config *cfg)
+static void reload(struct ssed_config *cfg, struct tls *tls, struct fan *fan)
 {
+	char err[512];
+
 	tokens_reload(cfg->tokens);
+	if(tls) {
+		if(tls_reload(tls, err, sizeof(err)))
+			warnf("keeping the old certificate: %s", err);
+		else if(!msg_quiet)
+			fprintf(stderr, "ssed: certificate reloaded\n");
+	}
+	if(cfg->jwt) {
+		if(jwtkey_reload(cfg->jwt, err, sizeof(err))) {
+			warnf("keeping the old --jwt-key-file key: %s", err);
+		} else {
+			if(!msg_quiet)
+				fprintf(stderr, "ssed: --jwt-key-file key reloaded\n");
+			fan_recheck(fan);
+		}
+	}
 }
 
 static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
-			const struct ssed_config *cfg)
+			const struct ssed_config *cfg, struct tls *tls)
 {
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	struct MHD_OptionItem pool[2] = {
+	struct MHD_OptionItem pool[3] = {
 		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL },
+		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL }
 	};
 
 	if(cfg->threads <= 1)
 		pool[0].option = MHD_OPTION_END;
+	/* HTTPS: each connection gets the current certificate when it starts
+	 * (http_notify, tls_attach); the fallback refuses any it missed. */
+	if(l->tls) {
+		flags |= MHD_USE_TLS;
+		pool[cfg->threads <= 1 ? 0 : 1] = (struct MHD_OptionItem){
+			MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_mhd_fallback };
+	}
 	if(l->v6)
 		flags |= MHD_USE_IPv6;
 	l->ctx.hub = hub;
 	l->ctx.fan = fan;
 	l->ctx.cfg = cfg;
 	l->ctx.is_unix = l->is_unix;
+	l->ctx.tls = l->tls ? tls : NULL;
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
 		MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 		MHD_OPTION_URI_LOG_CALLBACK, guard_uri, (void *)cfg,
@@ -289,7 +337,7 @@ static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, http_notify, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, http_notify, &l->ctx,
 		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_END);
 	if(!l->d) {
@@ -339,6 +387,10 @@ int main(int argc, char **argv)
 	struct hub *hub = NULL;
 	const char **hosts = NULL, **more;
 	struct fan *fan = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL, *jwt_path = NULL;
+	struct tls *tls = NULL;
+	int ntls = 0;
+	char err[512];
 	sigset_t sigs;
 	size_t i, left;
 	long ncpu;
@@ -366,6 +418,20 @@ int main(int argc, char **argv)
 			return 0;
 		case 'l': listen_add(&ls, optarg, 0); break;
 		case 'u': listen_add(&ls, optarg, 1); break;
+		case OPT_TLS_LISTEN:
+			listen_add(&ls, optarg, 0);
+			ls.l[ls.n - 1].tls = 1;
+			ntls++;
+			break;
+		case OPT_TLS_CERT: tls_cert = optarg; break;
+		case OPT_TLS_KEY: tls_key = optarg; break;
+		case OPT_JWT_KEY: jwt_path = optarg; break;
+		case OPT_JWT_COOKIE:
+			if(!optarg[0] || strpbrk(optarg, "=;, \t\r\n\"\\"))
+				usage_error("--jwt-cookie: '%s' is not a cookie name", optarg);
+			cfg.jwt_cookie = optarg;
+			break;
+		case OPT_JWT_QUERY: cfg.jwt_query = 1; break;
 		case 'q': msg_quiet = 1; break;
 		case 'v': msg_verbose++; break;
 		case OPT_HISTORY: cfg.history = (size_t)parse_num("--history", optarg, 0, 10000000); break;
@@ -437,6 +503,24 @@ int main(int argc, char **argv)
 	}
 	if(optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if(ntls && (!tls_cert || !tls_key))
+		usage_error("--tls-listen needs --tls-cert and --tls-key");
+	if((tls_cert || tls_key) && !ntls)
+		usage_error("--tls-cert and --tls-key need --tls-listen [ADDR:]PORT");
+	if(!tls_cert != !tls_key)
+		usage_error("--tls-cert and --tls-key go together");
+	if(tls_cert) {
+		tls = tls_new(tls_cert, tls_key, err, sizeof(err));
+		if(!tls)
+			usage_error("--tls-cert: %s", err);
+	}
+	if(jwt_path) {
+		cfg.jwt = jwtkey_new(jwt_path, err, sizeof(err));
+		if(!cfg.jwt)
+			usage_error("--jwt-key-file: %s", err);
+	}
+	if(!cfg.jwt_cookie)
+		cfg.jwt_cookie = ACCESS_COOKIE_DEFAULT;
 	if(msg_quiet)
 		msg_verbose = 0;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -486,7 +570,7 @@ int main(int argc, char **argv)
 		goto out;
 	cfg.host_check = listen_loopback_only(&ls);
 	for(i = 0; i < ls.n; i++)
-		if(start_daemon(&ls.l[i], hub, fan, &cfg))
+		if(start_daemon(&ls.l[i], hub, fan, &cfg, tls))
 			goto out;
 	tick.hub = hub;
 	tick.heartbeat = cfg.heartbeat;
@@ -506,7 +590,7 @@ int main(int argc, char **argv)
 			continue;
 		if(c || sig != SIGHUP)
 			break;
-		reload(&cfg);
+		reload(&cfg, tls, fan);
 	}
 	if(!msg_quiet)
 		fprintf(stderr, "ssed: %s: stopping\n", strsignal(sig));
@@ -540,6 +624,8 @@ out:
 	listen_close(&ls);
 	fan_free(fan);
 	hub_free(hub);
+	tls_free(tls);
+	jwtkey_free(cfg.jwt);
 	tokens_free(cfg.tokens);
 	free(hosts);
 	if(rc == 0 && !msg_quiet)

@@ -11,6 +11,8 @@
 #include "hub.h"
 
 struct fan;
+struct jwtkey;
+struct tls;
 
 struct ssed_config {
 	size_t history;
@@ -35,6 +37,9 @@ struct ssed_config {
 	const char **allow_hosts;  /* --allow-host names, also let in */
 	size_t nallow_hosts;
 	const char *trust_proxy;   /* whose X-Forwarded-For the log believes; NULL: no one's */
+	struct jwtkey *jwt;        /* --jwt-key-file; NULL: no per-topic tokens */
+	const char *jwt_cookie;    /* --jwt-cookie: the cookie a browser's token is in */
+	int jwt_query;             /* --jwt-query: ?access_token= may carry the token */
 };
 
 /* One per libmicrohttpd daemon: its listener's kind and the shared state. */
@@ -43,6 +48,7 @@ struct http_ctx {
 	struct fan *fan;           /* the delivery threads streams are handed to */
 	const struct ssed_config *cfg;
 	int is_unix;               /* tokens are not asked for on a Unix socket */
+	struct tls *tls;           /* an HTTPS listener's certificate; NULL: plain HTTP */
 };
 
 /* The access handler, the completion callback and the external logger. */

@@ -40,6 +40,7 @@ struct req {
 	size_t id_len, type_len;
 	struct sse_buf body;
 	struct sse_parser *parser;
+	struct hub_batch *batch;   /* a stream's events into a batching backend */
 	unsigned long published;
 	int bad;                   /* a stream event that could not publish */
 	unsigned status;           /* REQ_FAILED: the reply to send at the end */
@@ -248,6 +249,15 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	sse_event_from_parsed(&e, ev);
 	if(e.id && !e.id_len)
 		e.id = NULL;  /* an empty id: ssed numbers the event itself */
+	if(r->batch) {
+		/* Stored with the rest of its chunk (pub_flush). */
+		rc = hub_batch_add(r->ctx->hub, r->batch, &e);
+		if(rc) {
+			r->bad = rc;
+			return 1;
+		}
+		return 0;
+	}
 	/* Backpressure (see hub_publish): the worker thread waits with the
 	 * upload; the streams are served by the delivery threads. */
 	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_ROOM | HUB_PUB_PACE, id);
@@ -257,6 +267,23 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	}
 	r->published++;
 	return 0;
+}
+
+/* A chunk's events, into a batching backend in one go: 0, or the hub's
+ * error (in r->bad). */
+static int pub_flush(struct req *r)
+{
+	size_t n = 0;
+	int rc;
+
+	if(!r->batch || !hub_batch_count(r->batch))
+		return 0;
+	rc = hub_publish_batch(r->ctx->hub, r->topic, r->tlen, r->batch,
+			       HUB_PUB_ROOM | HUB_PUB_PACE, &n);
+	r->published += n;
+	if(rc)
+		r->bad = rc;
+	return rc;
 }
 
 static enum MHD_Result pub_finish_one(struct req *r)
@@ -319,6 +346,9 @@ static enum MHD_Result pub_data(struct req *r, const char *data, size_t *size)
 		return MHD_YES;
 	}
 	rc = sse_parser_feed(r->parser, data, n);
+	/* What parsed before a failure is published all the same. */
+	if(pub_flush(r))
+		return pub_fail(r, hub_status(r->bad), hub_why(r->bad));
 	if(rc == SSE_EABORT)
 		return pub_fail(r, hub_status(r->bad), hub_why(r->bad));
 	if(rc == SSE_ETOOBIG)
@@ -342,6 +372,8 @@ static enum MHD_Result pub_end(struct req *r)
 		return pub_finish_one(r);
 	sse_parser_end(r->parser);  /* an unterminated last event is dropped */
 	r->kind = REQ_DONE;
+	if(pub_flush(r))  /* the body is all in: a reply can say why */
+		return reply(r->ctx, r->conn, hub_status(r->bad), hub_why(r->bad), NULL, NULL);
 	snprintf(text, sizeof(text), "%lu", r->published);
 	return reply(r->ctx, r->conn, MHD_HTTP_OK, text, NULL, NULL);
 }
@@ -352,6 +384,7 @@ static void req_free(struct req *r)
 		return;
 	sse_buf_free(&r->body);
 	sse_parser_free(r->parser);
+	hub_batch_free(r->batch);
 	free(r->id);
 	free(r->type);
 	free(r);
@@ -396,6 +429,11 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 		r->parser = sse_parser_new(&cb, x->cfg->max_body + 64, x->cfg->max_body);
 		if(!r->parser)
 			return MHD_NO;
+		if(hub_batching(x->hub)) {
+			r->batch = hub_batch_new();
+			if(!r->batch)
+				return MHD_NO;
+		}
 		/* A quiet publisher (tail -f) must not be timed out. */
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0);
 		return MHD_YES;

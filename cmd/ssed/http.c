@@ -641,6 +641,60 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 
 /* ---- metrics */
 
+/*
+ * The backend's figures, after the hub's (*text, n bytes): for a backend
+ * that stores (not the memory one). Returns the new length, or -1 when
+ * out of memory (*text freed).
+ */
+static int store_metrics(struct http_ctx *x, char **text, int n)
+{
+	struct store_stats ss;
+	const char *name;
+	char *more, *all;
+	int m;
+
+	hub_store_stats(x->hub, &ss, &name);
+	if(!strcmp(name, "memory"))
+		return n;
+	m = asprintf(&more,
+		"# HELP ssed_store_up 1 when the store (--store) can take events now.\n"
+		"# TYPE ssed_store_up gauge\n"
+		"ssed_store_up{backend=\"%s\"} %d\n"
+		"# HELP ssed_store_events Events the store holds.\n"
+		"# TYPE ssed_store_events gauge\n"
+		"ssed_store_events %llu\n"
+		"# HELP ssed_store_size_bytes Bytes the store uses (its file and journal).\n"
+		"# TYPE ssed_store_size_bytes gauge\n"
+		"ssed_store_size_bytes %llu\n"
+		"# HELP ssed_store_commit_seconds Time each group commit of the store took.\n"
+		"# TYPE ssed_store_commit_seconds summary\n"
+		"ssed_store_commit_seconds_sum %.6f\n"
+		"ssed_store_commit_seconds_count %llu\n"
+		"# HELP ssed_store_commit_seconds_max The longest group commit so far.\n"
+		"# TYPE ssed_store_commit_seconds_max gauge\n"
+		"ssed_store_commit_seconds_max %.6f\n"
+		"# HELP ssed_store_write_errors_total Group commits that failed (their publishes got 507 or 500).\n"
+		"# TYPE ssed_store_write_errors_total counter\n"
+		"ssed_store_write_errors_total %llu\n",
+		name, ss.connected, (unsigned long long)ss.events, (unsigned long long)ss.bytes,
+		(double)ss.commit_us_sum / 1e6, (unsigned long long)ss.commits,
+		(double)ss.commit_us_max / 1e6, (unsigned long long)ss.write_errors);
+	if(m < 0) {
+		free(*text);
+		return -1;
+	}
+	all = realloc(*text, (size_t)n + (size_t)m + 1);
+	if(!all) {
+		free(more);
+		free(*text);
+		return -1;
+	}
+	memcpy(all + n, more, (size_t)m + 1);
+	free(more);
+	*text = all;
+	return n + m;
+}
+
 static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 {
 	struct hub_stats st;
@@ -707,6 +761,9 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		(unsigned long long)st.retained_bytes, (unsigned long long)st.memory_bytes,
 		(unsigned long long)st.max_memory, (unsigned long long)st.evicted_events,
 		(unsigned long long)st.expired_topics);
+	if(n < 0)
+		return MHD_NO;
+	n = store_metrics(x, &text, n);
 	if(n < 0)
 		return MHD_NO;
 	r = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_FREE);

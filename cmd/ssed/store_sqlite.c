@@ -26,7 +26,7 @@
  *   "id: ...\n" line; the newest event stays even when it alone is over),
  *   nothing older than lim->history_age_us (by the event's time_us), and
  *   whatever trim() drops. Trims are queued and applied in the next
- *   transaction. Freed pages are reused (auto_vacuum=INCREMENTAL returns
+ *   transaction, which an append starts, or within half a second. Freed pages are reused (auto_vacuum=INCREMENTAL returns
  *   them to the file system when more than a quarter of the file is free),
  *   so the file does not grow under a steady load.
  * - Restore gives every retained event in seq order (so oldest first per
@@ -118,6 +118,8 @@ static uint64_t ev_size(const struct store_ev *e)
 }
 
 /* ---- The writer. */
+
+#define TRIM_US 500000u         /* how long a trim waits for an append */
 
 static int store_rc(int rc)
 {
@@ -297,20 +299,30 @@ static void *writer_main(void *arg)
 	struct trimq *trims;
 	struct timespec until;
 	uint64_t t0, us;
-	int rc, stop, pages, age_due;
+	int rc, stop, pages, age_due, trim_due;
 	unsigned extra;
 
 	for(;;) {
 		pthread_mutex_lock(&s->mu);
 		for(;;) {
-			age_due = s->started && s->lim.history_age_us && mono_us() >= s->age_next;
-			if(s->head || s->trims || s->stop || s->pages_set || age_due)
+			uint64_t now = mono_us();
+
+			age_due = s->started && s->lim.history_age_us && now >= s->age_next;
+			trim_due = s->trims && now >= s->trim_at;
+			if(s->head || trim_due || s->stop || s->pages_set || age_due)
 				break;
 			s->idle = 1;
-			if(s->started && s->lim.history_age_us) {
-				/* Idle: look at the age limit once a second. */
+			if(s->trims || (s->started && s->lim.history_age_us)) {
+				/* Idle: look at the age limit and the trims
+				 * no append took along once a second. */
+				uint64_t wait = 1000000u;
+
+				if(s->trims && s->trim_at - now < wait)
+					wait = s->trim_at - now;
 				clock_gettime(CLOCK_REALTIME, &until);
-				until.tv_sec += 1;
+				until.tv_nsec += (long)(wait * 1000u);
+				until.tv_sec += until.tv_nsec / 1000000000L;
+				until.tv_nsec %= 1000000000L;
 				pthread_cond_timedwait(&s->cv, &s->mu, &until);
 			} else {
 				pthread_cond_wait(&s->cv, &s->mu);
@@ -472,9 +484,13 @@ static void sq_trim(struct store *st, const char *topic, size_t tlen, uint64_t b
 	q->tlen = tlen;
 	q->below = below;
 	pthread_mutex_lock(&s->mu);
+	/* No transaction of its own at once: the next append's takes it
+	 * along (the ring trims after each commit, so a transaction per
+	 * trim would double the commits), or it goes alone within TRIM_US. */
+	if(!s->trims)
+		s->trim_at = mono_us() + TRIM_US;
 	q->next = s->trims;
 	s->trims = q;
-	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -88,6 +88,11 @@ struct hub *hub_new(const struct hub_config *cfg);
 /* hub_free - free the hub; every subscriber must be gone. */
 void hub_free(struct hub *h);
 
+/* hub_ring_cap - the events a topic's ring holds with cfg.history at
+ * history: max(history, a minimum delivery needs). A durable backend keeps
+ * as many, so that what a restart restores is what memory held. */
+size_t hub_ring_cap(size_t history);
+
 /* hub_topic_ok - non-zero when name (len bytes) is a valid topic name:
  * 1 to HUB_TOPIC_MAX bytes of A-Z a-z 0-9 . _ ~ - */
 int hub_topic_ok(const char *name, size_t len);

@@ -526,7 +526,7 @@ int main(int argc, char **argv)
 	if(store.path) {
 		/* Retention on disk is the ring's, restored before the first
 		 * connection is accepted (the listeners open after this). */
-		store.lim.history = cfg.history;
+		store.lim.history = hub_ring_cap(cfg.history);
 		store.lim.history_bytes = cfg.history_bytes;
 		store.lim.history_age_us = cfg.history_age_us;
 		hc.store_open = open_store;

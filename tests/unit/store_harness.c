@@ -422,7 +422,7 @@ struct hub *h_open(const struct backend *b, int reopen, const struct limits *lim
 	cfg.retry_ms = -1;
 	cfg.ops.suspend = op_nop;
 	cfg.ops.resume = op_nop;
-	cur_lim.history = cfg.history;
+	cur_lim.history = hub_ring_cap(cfg.history);
 	cur_lim.history_bytes = cfg.history_bytes;
 	cur_lim.history_age_us = cfg.history_age_us;
 	cfg.store_open = reopen ? b->reopen : b->open;

@@ -278,3 +278,39 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	start_ssed_on "$port" --store "$DB" --store-sync
 	[ "$(replay y "${ids[0]}" | tr '\n' ,)" = "2,3," ]
 }
+
+@test "--store: a browser resumes across a kill -9 restart with no ssed-gap and no event twice" {
+	command -v chromium
+	command -v node
+	npm_deps playwright-core
+	start_ssed --store "$DB" --retry 300
+	port=$PORT
+	in=$BATS_TEST_TMPDIR/in
+	out=$BATS_TEST_TMPDIR/out
+	mkfifo "$in"
+	timeout 90 node "$TESTS/js/restart.js" "$URL/" <"$in" >"$out" 2>&1 3>&- &
+	node_pid=$!
+	PIDS+=("$node_pid")
+	exec 7>"$in"
+	wait_for grep -qx ready "$out"
+	curl -sf -d a1 "$URL/events/alpha?event=add" >/dev/null
+	curl -sf -d b1 "$URL/events/beta?event=remove" >/dev/null
+	echo "expect 2 1" >&7
+	wait_for grep -qx 'seen 2' "$out"
+	kill -9 "$SSED_PID"
+	wait "$SSED_PID" || true
+	start_ssed_on "$port" --store "$DB" --retry 300
+	# Published before or after the browser is back: seen once either way.
+	curl -sf -d a2 "$URL/events/alpha?event=add" >/dev/null
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d b2 "$URL/events/beta?event=remove" >/dev/null
+	echo "expect 4 2" >&7
+	wait_for grep -qx 'seen 4' "$out"
+	echo done >&7
+	exec 7>&-
+	wait "$node_pid"
+	cat "$out"
+	[ "$(grep '^event ' "$out" | tr '\n' ,)" = "event add:a1,event remove:b1,event add:a2,event remove:b2," ]
+	grep -qx 'opens 2 gaps 0' "$out"
+	metric_is ssed_gaps_total 0
+}

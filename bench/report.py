@@ -56,7 +56,14 @@ TITLES = {
     "one_sub": "One subscriber, 100,000 events as fast as possible",
     "one_req": "One request per event: one subscriber, 100,000 POSTs over one connection, and the server's CPU for them",
     "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",
+    "store_pipe": "--store: `seq 1 " + f"{int(os.environ.get('STORE_EVENTS', '1000000')):,}" + " | sse-pub` into one topic, beside memory mode",
+    "store_req": "--store: one request per event over one connection, beside memory mode",
+    "store_latency": "--store: publish round trip (curl, one connection), beside memory mode",
+    "store_startup": "--store: restart with " + f"{int(os.environ.get('STARTUP_EVENTS', '1000000')):,}" + " retained events over " + f"{int(os.environ.get('STARTUP_TOPICS', '1000')):,}" + " topics (seconds to the listening line)",
+    "store_steady": "--store: file size under a steady load of " + f"{int(os.environ.get('STEADY_EVENTS', '10000000')):,}" + " events into one topic (history 2000)",
 }
+for n in (1000, 10000):
+    TITLES[f"store_burst_{n}"] = f"--store: fan-out burst, {n:,} subscribers, {BURST:,} events, beside memory mode"
 
 print("# Benchmark results: ssed, nchan and the roofline side by side\n")
 print("Made by `make bench` (bench/run.sh): both servers on loopback, the same load client "
@@ -110,6 +117,9 @@ for s in scens:
             metrics.append(m)
     refs = [r for r in ("nchan", "roofline") if r in servers and "ssed" in servers]
     cols = servers + [f"ssed / {r}" for r in refs]
+    store_ratio = "ssed_store" in servers and "ssed" in servers
+    if store_ratio:
+        cols.append("ssed_store / ssed")
     print("| metric | " + " | ".join(cols) + " |")
     print("| --- |" + " --- |" * len(cols))
     for m in metrics:
@@ -119,6 +129,9 @@ for s in scens:
                 row.append("—")
                 continue
             a, b = med.get((s, "ssed", m)), med.get((s, ref, m))
+            row.append(f"{a / b:.2f}" if a is not None and b else "—")
+        if store_ratio:
+            a, b = med.get((s, "ssed_store", m)), med.get((s, "ssed", m))
             row.append(f"{a / b:.2f}" if a is not None and b else "—")
         print(f"| {m} | " + " | ".join(row) + " |")
     print()

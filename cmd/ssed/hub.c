@@ -15,6 +15,7 @@
  * publisher lets go of the lock and waits for the backend's done.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -269,6 +270,15 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 			pthread_cond_wait(&h->done, &h->mu);
 	}
 	rc = rc ? hub_err_of(rc) : a.p.rc;
+	if(!rc && a.p.x) {
+		/* Stored and committed without its ref handed back (a
+		 * backend's reader met it first): the id is the event's own,
+		 * or the seq append wrote back. */
+		if(a.p.x->idlen)
+			memcpy(id_out, a.p.x->id, a.p.x->idlen + 1);
+		else
+			snprintf(id_out, HUB_ID_MAX + 1, "%llu", (unsigned long long)se.seq);
+	}
 	t->npending--;
 	/* The event is out; the reply waits for the streams' turn. */
 	if(!rc)

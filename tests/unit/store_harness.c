@@ -93,7 +93,7 @@ static void disk_write(const struct store_ev *ev)
 
 struct job {
 	struct job *next;
-	struct store_ev *ev;
+	struct store_ev *ev, *user;  /* user: the caller's, seq written back */
 	size_t n;
 	store_done_fn done;
 	void *arg;
@@ -111,6 +111,12 @@ struct async {
 };
 
 static uint64_t kept_seq;  /* the last seq, which a reopen restores */
+static int drop_refs;      /* commit without the refs (h_drop_refs) */
+
+void h_drop_refs(int on)
+{
+	__atomic_store_n(&drop_refs, on, __ATOMIC_RELAXED);
+}
 
 /* The gate: while held, appends queue up and nothing is committed. */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -179,11 +185,21 @@ static void *async_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&a->mu);
-		for(j = list; j; j = j->next)
+		for(j = list; j; j = j->next) {
+			size_t i;
+
+			/* As a shared backend's reader: no ref handed back. */
+			for(i = 0; i < j->n && __atomic_load_n(&drop_refs, __ATOMIC_RELAXED); i++)
+				j->ev[i].ref = NULL;
 			a->base.sink.commit(a->base.sink.ud, j->ev, j->n);
+		}
 		a->commits++;
 		while((j = list)) {
+			size_t i;
+
 			list = j->next;
+			for(i = 0; i < j->n; i++)
+				j->user[i].seq = j->ev[i].seq;
 			j->done(j->arg, STORE_OK);
 			free(j->ev);
 			free(j);
@@ -209,6 +225,7 @@ static int async_append(struct store *s, struct store_ev *ev, size_t n,
 	}
 	/* The strings stay the caller's: it waits for done. */
 	memcpy(j->ev, ev, n * sizeof(*ev));
+	j->user = ev;
 	j->n = n;
 	j->done = done;
 	j->arg = arg;

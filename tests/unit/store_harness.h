@@ -41,6 +41,10 @@ struct limits {
 	uint64_t history_age_us;
 };
 
+/* A backend with a gate commits without handing refs back while on, as a
+ * shared backend's reader may. */
+void h_drop_refs(int on);
+
 /* Remove the files the durable backends made. */
 void h_cleanup(void);
 

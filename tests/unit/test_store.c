@@ -126,6 +126,30 @@ static void test_batch(const struct backend *b)
 	}
 }
 
+/* A backend that commits a publish without its ref (a shared backend's
+ * reader got there first): the event is delivered once, and the reply's
+ * id is the one the stream carries. */
+static void test_no_ref(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	char id[HUB_ID_MAX + 1], want[HUB_ID_MAX + 8];
+	struct hub_sub *s;
+	uint64_t got[4];
+
+	h_drop_refs(1);
+	memset(id, 'x', sizeof(id));
+	tap_ok(h_pub(h, "nr", "one", id) == HUB_OK && id[0] >= '1' && id[0] <= '9' &&
+	       strlen(id) < 21, "%s: no ref: the publish gets a numeric id (%.20s)", b->name, id);
+	h_drop_refs(0);
+	s = h_sub(h, "nr", "1", buf, sizeof(buf));
+	snprintf(want, sizeof(want), "id: %s\n", id);
+	tap_ok(s && h_ids(buf, got, 4) == 1 && strstr(buf, want) && strstr(buf, "data: one\n"),
+	       "%s: no ref: the stream has the event once, with that id", b->name);
+	if(s)
+		hub_unsubscribe(h, s);
+	h_close(h);
+}
+
 /* Ids keep increasing: in a burst, across a reopen, and when the clock
  * goes back (within a run always; across a reopen when the backend keeps
  * its last seq). */
@@ -466,8 +490,10 @@ int main(void)
 		test_memory(b);
 		test_topics(b);
 		test_age(b);
-		if(b->gate)
+		if(b->gate) {
 			test_commit_first(b);
+			test_no_ref(b);
+		}
 	}
 	h_cleanup();
 	return tap_done();

@@ -131,8 +131,8 @@ $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(HUB_OBJ) $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(O)/tests/test_store: $(O)/tests/unit/test_store.o $(O)/tests/unit/store_harness.o \
-		$(HUB_OBJ) $(LIBSSE)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
+		$(HUB_OBJ) $(call obj,$(STORE_SQLITE_SRC)) $(LIBSSE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SQLITE_LIBS) -lpthread
 
 # Tokens are made and signed in the test itself (libjwt, GnuTLS).
 $(O)/tests/test_access: $(O)/tests/unit/test_access.o $(O)/cmd/ssed/access.o $(LIBSSE)

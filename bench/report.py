@@ -58,7 +58,14 @@ TITLES = {
     "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",
     "tls_1000": f"TLS beside plain HTTP, one ssed: 1,000 subscribers idle, then {BURST:,} events as fast as replies come",
     "tls_10000": f"TLS beside plain HTTP, one ssed: 10,000 subscribers idle, then {BURST:,} events as fast as replies come",
+    "store_pipe": "--store: `seq 1 " + f"{int(os.environ.get('STORE_EVENTS', '1000000')):,}" + " | sse-pub` into one topic, beside memory mode",
+    "store_req": "--store: one request per event over one connection, beside memory mode",
+    "store_latency": "--store: publish round trip (curl, one connection), beside memory mode",
+    "store_startup": "--store: restart with " + f"{int(os.environ.get('STARTUP_EVENTS', '1000000')):,}" + " retained events over " + f"{int(os.environ.get('STARTUP_TOPICS', '1000')):,}" + " topics (seconds to the listening line)",
+    "store_steady": "--store: file size under a steady load of " + f"{int(os.environ.get('STEADY_EVENTS', '10000000')):,}" + " events into one topic (history 2000)",
 }
+for n in (1000, 10000):
+    TITLES[f"store_burst_{n}"] = f"--store: fan-out burst, {n:,} subscribers, {BURST:,} events, beside memory mode"
 
 print("# Benchmark results: ssed, nchan and the roofline side by side\n")
 print("Made by `make bench` (bench/run.sh): both servers on loopback, the same load client "
@@ -112,10 +119,11 @@ for s in scens:
             metrics.append(m)
     refs = [r for r in ("nchan", "roofline") if r in servers and "ssed" in servers]
     cols = servers + [f"ssed / {r}" for r in refs]
-    # The TLS scenario compares one ssed with itself: https over http.
-    pair = "http" in servers and "https" in servers
-    if pair:
-        cols.append("https / http")
+    # Scenarios that compare one ssed with itself: https over http, and
+    # --store over memory mode.
+    pairs = [(x, y) for x, y in (("https", "http"), ("ssed_store", "ssed"))
+             if x in servers and y in servers]
+    cols += [f"{x} / {y}" for x, y in pairs]
     print("| metric | " + " | ".join(cols) + " |")
     print("| --- |" + " --- |" * len(cols))
     for m in metrics:
@@ -126,8 +134,8 @@ for s in scens:
                 continue
             a, b = med.get((s, "ssed", m)), med.get((s, ref, m))
             row.append(f"{a / b:.2f}" if a is not None and b else "—")
-        if pair:
-            a, b = med.get((s, "https", m)), med.get((s, "http", m))
+        for x, y in pairs:
+            a, b = med.get((s, x, m)), med.get((s, y, m))
             row.append(f"{a / b:.2f}" if a is not None and b else "—")
         print(f"| {m} | " + " | ".join(row) + " |")
     print()

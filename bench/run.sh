@@ -9,6 +9,12 @@
 # BURST_EVENTS (default 1000), PUBLISH_SECS (default 20: a publish phase
 # stops there, and the subscribers are told how many to expect), LIMIT
 # (default 1: the open-file-limit scenario), B (programs, default bin).
+# The durable store (ssed --store beside memory mode): STORE (default 1),
+# STORE_ONLY (1: only those scenarios), STORE_EVENTS (default 1000000: the
+# seq | sse-pub pipe), STORE_REQ_EVENTS (100000: one request per event),
+# STORE_LAT_EVENTS (2000: publish latency), STARTUP_EVENTS and
+# STARTUP_TOPICS (1000000 over 1000: the restart), STEADY_EVENTS (10000000:
+# the file size under a steady load).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 B=${B:-bin}
@@ -17,6 +23,14 @@ SIZES=${SIZES:-1000 10000}
 BURST_EVENTS=${BURST_EVENTS:-1000}
 PUBLISH_SECS=${PUBLISH_SECS:-20}
 LIMIT=${LIMIT:-1}
+STORE=${STORE:-1}
+STORE_ONLY=${STORE_ONLY:-0}
+STORE_EVENTS=${STORE_EVENTS:-1000000}
+STORE_REQ_EVENTS=${STORE_REQ_EVENTS:-100000}
+STORE_LAT_EVENTS=${STORE_LAT_EVENTS:-2000}
+STARTUP_EVENTS=${STARTUP_EVENTS:-1000000}
+STARTUP_TOPICS=${STARTUP_TOPICS:-1000}
+STEADY_EVENTS=${STEADY_EVENTS:-10000000}
 HISTORY=2000
 LOAD=build/bench/sse-load
 ROOF=build/bench/roofline
@@ -41,9 +55,14 @@ ssed_port() {
 # ---- servers: start_server KIND; sets SPID (the process to watch), PORT, PUB
 start_server() {
 	case $1 in
-	ssed)
+	ssed|ssed_store)
+		local store=()
+		if [ "$1" = ssed_store ]; then
+			rm -f "$out/store.db" "$out/store.db-wal"
+			store=(--store "$out/store.db")
+		fi
 		"$B/ssed" -q -l 127.0.0.1:0 --history "$HISTORY" --history-bytes 256M --heartbeat 60 \
-			2>"$out/ssed.err" &
+			"${store[@]}" 2>"$out/ssed.err" &
 		SPID=$!
 		ssed_port
 		PUB=/events
@@ -288,6 +307,89 @@ nchan_pipe() {  # nchan's best publish path: POSTs over one keep-alive connectio
 	stop_server
 }
 
+# ---- the durable store: ssed --store (kind ssed_store) beside memory mode
+
+store_pipe() {  # store_pipe KIND: seq | sse-pub into one topic, no subscriber
+	local kind=$1 s e
+	start_server "$kind"
+	s=$(date +%s%N)
+	seq 1 "$STORE_EVENTS" | timeout 300 "$B/sse-pub" -q "http://127.0.0.1:$PORT/events/pipe"
+	e=$(date +%s%N)
+	record store_pipe "$kind" events_per_s "$(awk -v n="$STORE_EVENTS" -v d=$((e - s)) 'BEGIN { printf "%.0f", n / (d / 1e9) }')"
+	record store_pipe "$kind" stored "$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "ssed_events_published_total" { print $2 }')"
+	stop_server
+}
+
+store_req() {  # store_req KIND: one POST per event over one connection
+	local kind=$1
+	start_server "$kind"
+	timeout 300 "$LOAD" pub 127.0.0.1 "$PORT" /events/req "$STORE_REQ_EVENTS" >"$out/pub.out"
+	record store_req "$kind" events_per_s "$(awk '{ print $4 }' "$out/pub.out")"
+	stop_server
+}
+
+store_latency() {  # store_latency KIND: publish round trips (curl, one connection), p50/p99
+	local kind=$1 i urls=()
+	start_server "$kind"
+	# Each URL its own -o: curl writes only the timings to stdout.
+	for ((i = 0; i < STORE_LAT_EVENTS; i++)); do urls+=(-o /dev/null "http://127.0.0.1:$PORT/events/lat"); done
+	timeout 300 curl -s -w '%{time_total}\n' -d x "${urls[@]}" | sort -g >"$out/lat.out"
+	record store_latency "$kind" p50_ms "$(awk '{ v[NR] = $1 } END { printf "%.3f", v[int(NR * 0.50) + 1] * 1000 }' "$out/lat.out")"
+	record store_latency "$kind" p99_ms "$(awk '{ v[NR] = $1 } END { printf "%.3f", v[int(NR * 0.99) + 1] * 1000 }' "$out/lat.out")"
+	stop_server
+}
+
+# store_startup: STARTUP_EVENTS over STARTUP_TOPICS, then the time from a
+# restart to the listening line, all of them restored.
+store_startup() {
+	local per=$((STARTUP_EVENTS / STARTUP_TOPICS)) t s e db=$out/startup.db
+	rm -f "$db" "$db-wal"
+	"$B/ssed" -q -l 127.0.0.1:0 --store "$db" --history "$per" --max-memory 1G 2>"$out/ssed.err" &
+	SPID=$!
+	ssed_port
+	for ((t = 1; t <= STARTUP_TOPICS; t++)); do
+		seq 1 "$per" | timeout 60 "$B/sse-pub" -q "http://127.0.0.1:$PORT/events/t$t" || break
+	done
+	stop_server
+	s=$(date +%s%N)
+	"$B/ssed" -l 127.0.0.1:0 --store "$db" --history "$per" --max-memory 1G 2>"$out/ssed.err" &
+	SPID=$!
+	for _ in $(seq 1 6000); do
+		grep -q 'listening on' "$out/ssed.err" && break
+		sleep 0.01
+	done
+	e=$(date +%s%N)
+	PORT=$(grep -o 'http://127.0.0.1:[0-9]*' "$out/ssed.err" | head -1 | grep -o '[0-9]*$')
+	record store_startup ssed_store seconds "$(awk -v d=$((e - s)) 'BEGIN { printf "%.2f", d / 1e9 }')"
+	record store_startup ssed_store events_restored "$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "ssed_retained_events" { print $2 }')"
+	record store_startup ssed_store file_bytes "$(stat -c %s "$db")"
+	stop_server
+	rm -f "$db" "$db-wal"
+}
+
+# store_steady: STEADY_EVENTS into one topic (history 2000) in two halves;
+# the file's size after each shows it does not grow.
+store_steady() {
+	local half=$((STEADY_EVENTS / 2))
+	start_server ssed_store
+	seq 1 "$half" | timeout 600 "$B/sse-pub" -q "http://127.0.0.1:$PORT/events/steady"
+	record store_steady ssed_store file_bytes_half "$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "ssed_store_size_bytes" { print $2 }')"
+	seq 1 "$half" | timeout 600 "$B/sse-pub" -q "http://127.0.0.1:$PORT/events/steady"
+	record store_steady ssed_store file_bytes_end "$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "ssed_store_size_bytes" { print $2 }')"
+	record store_steady ssed_store events_held "$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "ssed_store_events" { print $2 }')"
+	stop_server
+}
+
+store_round() {
+	local n=${pass_n:-10000} k
+	for k in ssed ssed_store; do store_pipe "$k"; done
+	for k in ssed ssed_store; do store_req "$k"; done
+	for k in ssed ssed_store; do store_latency "$k"; done
+	for k in ssed ssed_store; do fanout "$k" "$n" "$BURST_EVENTS" 0 "store_burst_$n"; done
+	store_startup
+	store_steady
+}
+
 # ---- the run
 echo "# $(uname -sr), $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 }') GiB; ssed $("$B/ssed" --version | cut -d' ' -f2-)"
 [ "$have_nchan" = 1 ] || echo "# nchan is not installed (nginx + libnginx-mod-nchan): ssed alone"
@@ -296,6 +398,10 @@ kinds="ssed roofline"
 pass_n=$(printf '%s\n' $SIZES | sort -n | tail -1)
 for r in $(seq 1 "$REPEAT"); do
 	echo "# round $r of $REPEAT"
+	if [ "$STORE_ONLY" = 1 ]; then
+		store_round
+		continue
+	fi
 	for n in $SIZES; do
 		for k in $kinds; do idle "$k" "$n"; done
 		for k in $kinds; do fanout "$k" "$n" "$BURST_EVENTS" 0 "burst_$n"; done
@@ -316,6 +422,7 @@ for r in $(seq 1 "$REPEAT"); do
 	for n in $SIZES; do
 		for p in http https; do tls "$p" "$n"; done
 	done
+	[ "$STORE" = 1 ] && store_round
 done
 PUBLISH_SECS=$PUBLISH_SECS BURST_EVENTS=$BURST_EVENTS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
 cat bench/RESULTS.md

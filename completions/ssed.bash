@@ -4,7 +4,7 @@ _ssed() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
-	-u|--unix-socket|--publish-token-file|--subscribe-token-file|--metrics-token-file|--tls-cert|--tls-key|--jwt-key-file)
+	-u|--unix-socket|--store|--publish-token-file|--subscribe-token-file|--metrics-token-file|--tls-cert|--tls-key|--jwt-key-file)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-l|--listen|--tls-listen)
 		COMPREPLY=($(compgen -W '127.0.0.1:8080 0.0.0.0:8080 [::]:8080 [::1]:8080' -- "$cur")); return ;;
@@ -13,7 +13,7 @@ _ssed() {
 	--trust-proxy)
 		COMPREPLY=($(compgen -W '127.0.0.1 ::1 unix' -- "$cur")); return ;;
 	esac
-	COMPREPLY=($(compgen -W '--listen --unix-socket --history --history-bytes --history-age --max-memory --heartbeat
+	COMPREPLY=($(compgen -W '--listen --unix-socket --history --history-bytes --history-age --max-memory --store --store-sync --heartbeat
 		--retry --cors --max-body --max-subscribers --max-topics --metrics-token-file --no-broadcast
 		--allow-host --publish-token-file --tls-listen --tls-cert --tls-key --jwt-key-file --jwt-cookie --jwt-query
 		--subscribe-token-file --timeout --header-timeout --conn-memory --threads --delivery-threads --publish-window --trust-proxy --verbose --quiet --help --version

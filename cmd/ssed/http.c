@@ -43,6 +43,7 @@ struct req {
 	size_t id_len, type_len;
 	struct sse_buf body;
 	struct sse_parser *parser;
+	struct hub_batch *batch;   /* a stream's events into a batching backend */
 	unsigned long published;
 	int bad;                   /* a stream event that could not publish */
 	unsigned status;           /* REQ_FAILED: the reply to send at the end */
@@ -381,6 +382,15 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	sse_event_from_parsed(&e, ev);
 	if(e.id && !e.id_len)
 		e.id = NULL;  /* an empty id: ssed numbers the event itself */
+	if(r->batch) {
+		/* Stored with the rest of its chunk (pub_flush). */
+		rc = hub_batch_add(r->ctx->hub, r->batch, &e);
+		if(rc) {
+			r->bad = rc;
+			return 1;
+		}
+		return 0;
+	}
 	/* Backpressure (see hub_publish): the worker thread waits with the
 	 * upload; the streams are served by the delivery threads. */
 	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_ROOM | HUB_PUB_PACE, id);
@@ -390,6 +400,23 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	}
 	r->published++;
 	return 0;
+}
+
+/* A chunk's events, into a batching backend in one go: 0, or the hub's
+ * error (in r->bad). */
+static int pub_flush(struct req *r)
+{
+	size_t n = 0;
+	int rc;
+
+	if(!r->batch || !hub_batch_count(r->batch))
+		return 0;
+	rc = hub_publish_batch(r->ctx->hub, r->topic, r->tlen, r->batch,
+			       HUB_PUB_ROOM | HUB_PUB_PACE, &n);
+	r->published += n;
+	if(rc)
+		r->bad = rc;
+	return rc;
 }
 
 static enum MHD_Result pub_finish_one(struct req *r)
@@ -452,6 +479,9 @@ static enum MHD_Result pub_data(struct req *r, const char *data, size_t *size)
 		return MHD_YES;
 	}
 	rc = sse_parser_feed(r->parser, data, n);
+	/* What parsed before a failure is published all the same. */
+	if(pub_flush(r))
+		return pub_fail(r, hub_status(r->bad), hub_why(r->bad));
 	if(rc == SSE_EABORT)
 		return pub_fail(r, hub_status(r->bad), hub_why(r->bad));
 	if(rc == SSE_ETOOBIG)
@@ -475,6 +505,8 @@ static enum MHD_Result pub_end(struct req *r)
 		return pub_finish_one(r);
 	sse_parser_end(r->parser);  /* an unterminated last event is dropped */
 	r->kind = REQ_DONE;
+	if(pub_flush(r))  /* the body is all in: a reply can say why */
+		return reply(r->ctx, r->conn, hub_status(r->bad), hub_why(r->bad), NULL, NULL);
 	snprintf(text, sizeof(text), "%lu", r->published);
 	return reply(r->ctx, r->conn, MHD_HTTP_OK, text, NULL, NULL);
 }
@@ -485,6 +517,7 @@ static void req_free(struct req *r)
 		return;
 	sse_buf_free(&r->body);
 	sse_parser_free(r->parser);
+	hub_batch_free(r->batch);
 	free(r->id);
 	free(r->type);
 	free(r);
@@ -529,6 +562,11 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 		r->parser = sse_parser_new(&cb, x->cfg->max_body + 64, x->cfg->max_body);
 		if(!r->parser)
 			return MHD_NO;
+		if(hub_batching(x->hub)) {
+			r->batch = hub_batch_new();
+			if(!r->batch)
+				return MHD_NO;
+		}
 		/* A quiet publisher (tail -f) must not be timed out. */
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0);
 		return MHD_YES;
@@ -779,6 +817,60 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 
 /* ---- metrics */
 
+/*
+ * The backend's figures, after the hub's (*text, n bytes): for a backend
+ * that stores (not the memory one). Returns the new length, or -1 when
+ * out of memory (*text freed).
+ */
+static int store_metrics(struct http_ctx *x, char **text, int n)
+{
+	struct store_stats ss;
+	const char *name;
+	char *more, *all;
+	int m;
+
+	hub_store_stats(x->hub, &ss, &name);
+	if(!strcmp(name, "memory"))
+		return n;
+	m = asprintf(&more,
+		"# HELP ssed_store_up 1 when the store (--store) can take events now.\n"
+		"# TYPE ssed_store_up gauge\n"
+		"ssed_store_up{backend=\"%s\"} %d\n"
+		"# HELP ssed_store_events Events the store holds.\n"
+		"# TYPE ssed_store_events gauge\n"
+		"ssed_store_events %llu\n"
+		"# HELP ssed_store_size_bytes Bytes the store uses (its file and journal).\n"
+		"# TYPE ssed_store_size_bytes gauge\n"
+		"ssed_store_size_bytes %llu\n"
+		"# HELP ssed_store_commit_seconds Time each group commit of the store took.\n"
+		"# TYPE ssed_store_commit_seconds summary\n"
+		"ssed_store_commit_seconds_sum %.6f\n"
+		"ssed_store_commit_seconds_count %llu\n"
+		"# HELP ssed_store_commit_seconds_max The longest group commit so far.\n"
+		"# TYPE ssed_store_commit_seconds_max gauge\n"
+		"ssed_store_commit_seconds_max %.6f\n"
+		"# HELP ssed_store_write_errors_total Group commits that failed (their publishes got 507 or 500).\n"
+		"# TYPE ssed_store_write_errors_total counter\n"
+		"ssed_store_write_errors_total %llu\n",
+		name, ss.connected, (unsigned long long)ss.events, (unsigned long long)ss.bytes,
+		(double)ss.commit_us_sum / 1e6, (unsigned long long)ss.commits,
+		(double)ss.commit_us_max / 1e6, (unsigned long long)ss.write_errors);
+	if(m < 0) {
+		free(*text);
+		return -1;
+	}
+	all = realloc(*text, (size_t)n + (size_t)m + 1);
+	if(!all) {
+		free(more);
+		free(*text);
+		return -1;
+	}
+	memcpy(all + n, more, (size_t)m + 1);
+	free(more);
+	*text = all;
+	return n + m;
+}
+
 static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 {
 	struct hub_stats st;
@@ -845,6 +937,9 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		(unsigned long long)st.retained_bytes, (unsigned long long)st.memory_bytes,
 		(unsigned long long)st.max_memory, (unsigned long long)st.evicted_events,
 		(unsigned long long)st.expired_topics);
+	if(n < 0)
+		return MHD_NO;
+	n = store_metrics(x, &text, n);
 	if(n < 0)
 		return MHD_NO;
 	r = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_FREE);

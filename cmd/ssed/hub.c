@@ -15,19 +15,26 @@
  * publisher lets go of the lock and waits for the backend's done.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "hub_int.h"
 
-/* One publish on its way through the backend. */
+/* One event on its way through the backend. */
 struct pub {
 	struct ring_ev *x;   /* the framed event until commit takes it */
 	struct topic *t;     /* its topic, held by t->npending */
-	char *id_out;
+	char *id_out;        /* NULL: the id is not wanted (a batch) */
 	int rc;
 	int done;
+};
+
+/* A streamed publish's events, framed, waiting to go as one append. */
+struct hub_batch {
+	struct ring_ev **x;
+	size_t n, cap;
 };
 
 /* ---- the backend's sink */
@@ -70,7 +77,7 @@ static void sink_commit(void *ud, const struct store_ev *ev, size_t n)
 				continue;
 		}
 		t = p ? p->t : topic__get(h, ev[i].topic, ev[i].tlen, 1);
-		if(p)
+		if(p && p->id_out)
 			memcpy(p->id_out, x->id, x->idlen + 1);
 		if(!t || topic__push(h, t, x)) {
 			free(x);
@@ -263,6 +270,15 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 			pthread_cond_wait(&h->done, &h->mu);
 	}
 	rc = rc ? hub_err_of(rc) : a.p.rc;
+	if(!rc && a.p.x) {
+		/* Stored and committed without its ref handed back (a
+		 * backend's reader met it first): the id is the event's own,
+		 * or the seq append wrote back. */
+		if(a.p.x->idlen)
+			memcpy(id_out, a.p.x->id, a.p.x->idlen + 1);
+		else
+			snprintf(id_out, HUB_ID_MAX + 1, "%llu", (unsigned long long)se.seq);
+	}
 	t->npending--;
 	/* The event is out; the reply waits for the streams' turn. */
 	if(!rc)
@@ -272,6 +288,157 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 out:
 	pthread_mutex_unlock(&h->mu);
 	free(a.p.x);  /* not taken by a commit */
+	return rc;
+}
+
+/* ---- publishing a batch (a streamed publish, into a batching backend) */
+
+int hub_batching(struct hub *h)
+{
+	return !h->store->ops->sync;
+}
+
+struct hub_batch *hub_batch_new(void)
+{
+	return calloc(1, sizeof(struct hub_batch));
+}
+
+static void batch_clear(struct hub_batch *b, size_t from)
+{
+	size_t i;
+
+	for(i = from; i < b->n; i++)
+		free(b->x[i]);
+	b->n = 0;
+}
+
+void hub_batch_free(struct hub_batch *b)
+{
+	if(!b)
+		return;
+	batch_clear(b, 0);
+	free(b->x);
+	free(b);
+}
+
+size_t hub_batch_count(const struct hub_batch *b)
+{
+	return b->n;
+}
+
+int hub_batch_add(struct hub *h, struct hub_batch *b, const struct sse_event *ev)
+{
+	struct ring_ev *x;
+	int bad;
+
+	if(b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct ring_ev **more = realloc(b->x, cap * sizeof(*more));
+
+		if(!more)
+			return HUB_ENOMEM;
+		b->x = more;
+		b->cap = cap;
+	}
+	x = ring_ev_new(ev, &bad);
+	if(!x)
+		return bad ? HUB_EFIELD : HUB_ENOMEM;
+	if(h->cfg.max_memory && x->cost > h->cfg.max_memory) {
+		free(x);
+		return HUB_ETOOBIG;
+	}
+	b->x[b->n++] = x;
+	return HUB_OK;
+}
+
+/* One append of n events (p and se filled), waited for; the lock held. */
+static int append_wait(struct hub *h, struct store_ev *se, struct pub *p, size_t n)
+{
+	struct pub_async a = { { NULL, NULL, NULL, 0, 0 }, h };
+	size_t i;
+	int rc;
+
+	if(h->store->ops->sync) {
+		rc = h->store->ops->append(h->store, se, n, pub_done, &a.p);
+	} else {
+		pthread_mutex_unlock(&h->mu);
+		rc = h->store->ops->append(h->store, se, n, pub_done_async, &a);
+		pthread_mutex_lock(&h->mu);
+		while(!rc && !a.p.done)
+			pthread_cond_wait(&h->done, &h->mu);
+	}
+	rc = rc ? hub_err_of(rc) : a.p.rc;
+	for(i = 0; i < n && !rc; i++)
+		rc = p[i].rc;
+	return rc;
+}
+
+int hub_publish_batch(struct hub *h, const char *topic, size_t tlen, struct hub_batch *b,
+		      int flags, size_t *published)
+{
+	/* A piece pushes out at most the oldest eighth of a full ring: what
+	 * HUB_PUB_ROOM keeps a live reader out of before each piece. */
+	size_t piece = h->ring_cap / 8 ? h->ring_cap / 8 : 1, i = 0, k, n = 0;
+	struct store_ev *se;
+	struct topic *t;
+	struct pub *p;
+	int rc = HUB_OK;
+
+	*published = 0;
+	if(!b->n)
+		return HUB_OK;
+	if(piece > b->n)
+		piece = b->n;
+	p = calloc(piece, sizeof(*p));
+	se = calloc(piece, sizeof(*se));
+	if(!p || !se) {
+		rc = HUB_ENOMEM;
+		goto free;
+	}
+	pthread_mutex_lock(&h->mu);
+	t = topic__get(h, topic, tlen, 1);
+	if(!t) {
+		rc = HUB_EBUSY;
+		goto unlock;
+	}
+	t->npending++;
+	for(; i < b->n && !rc; i += n) {
+		n = b->n - i < piece ? b->n - i : piece;
+		for(k = 0; k < n; k++) {
+			struct ring_ev *x = b->x[i + k];
+
+			memset(&p[k], 0, sizeof(p[k]));
+			p[k].x = x;
+			p[k].t = t;
+			memset(&se[k], 0, sizeof(se[k]));
+			se[k].topic = topic;
+			se[k].tlen = tlen;
+			se[k].id = x->idlen ? x->id : NULL;
+			se[k].idlen = x->idlen;
+			se[k].frame = x->frame;
+			se[k].flen = x->flen;
+			se[k].ref = &p[k];
+		}
+		pace__wait(h, t, flags & HUB_PUB_ROOM);
+		rc = append_wait(h, se, p, n);
+		for(k = 0; k < n; k++) {
+			b->x[i + k] = NULL;
+			free(p[k].x);  /* not taken by a commit */
+		}
+		if(!rc)
+			*published += n;
+	}
+	t->npending--;
+	if(!rc)
+		pace__wait(h, t, flags & HUB_PUB_PACE);
+	else
+		topic__maybe_drop(h, t, 0);
+unlock:
+	pthread_mutex_unlock(&h->mu);
+free:
+	free(p);
+	free(se);
+	batch_clear(b, i);
 	return rc;
 }
 

@@ -88,6 +88,11 @@ struct hub *hub_new(const struct hub_config *cfg);
 /* hub_free - free the hub; every subscriber must be gone. */
 void hub_free(struct hub *h);
 
+/* hub_ring_cap - the events a topic's ring holds with cfg.history at
+ * history: max(history, a minimum delivery needs). A durable backend keeps
+ * as many, so that what a restart restores is what memory held. */
+size_t hub_ring_cap(size_t history);
+
 /* hub_topic_ok - non-zero when name (len bytes) is a valid topic name:
  * 1 to HUB_TOPIC_MAX bytes of A-Z a-z 0-9 . _ ~ - */
 int hub_topic_ok(const char *name, size_t len);
@@ -126,6 +131,42 @@ int hub_topic_ok(const char *name, size_t len);
  */
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		const struct sse_event *ev, int flags, char *id_out);
+
+/*
+ * A batch: the events of a streamed publish, framed as they arrive and
+ * published together, so that a batching backend (hub_batching) stores a
+ * chunk of an upload in one append, not one per event. A batch is its
+ * caller's; hub_batch_add and hub_publish_batch take no lock but the
+ * hub's.
+ */
+struct hub_batch;
+
+/* hub_batching - non-zero when the backend commits on a thread of its own
+ * (a durable or shared one): a batch then costs one commit, where one
+ * hub_publish per event costs one each. The memory backend: 0. */
+int hub_batching(struct hub *h);
+
+/* hub_batch_new - an empty batch; NULL when out of memory. */
+struct hub_batch *hub_batch_new(void);
+/* hub_batch_free - free b and the events it still holds. */
+void hub_batch_free(struct hub_batch *b);
+/* hub_batch_count - the events b holds. */
+size_t hub_batch_count(const struct hub_batch *b);
+
+/* hub_batch_add - frame ev (as hub_publish does) into b. HUB_OK,
+ * HUB_EFIELD, HUB_ETOOBIG or HUB_ENOMEM (b unchanged then). */
+int hub_batch_add(struct hub *h, struct hub_batch *b, const struct sse_event *ev);
+
+/*
+ * hub_publish_batch - publish b's events to topic in order, as that many
+ * hub_publish calls with flags would, but in as few appends as
+ * HUB_PUB_ROOM allows (pieces of an eighth of a ring, with the wait for
+ * room before each; the pace wait comes after the last). *published gets
+ * how many were stored (a prefix of b); b is empty on return. Returns
+ * HUB_OK or hub_publish's errors for the first piece that failed.
+ */
+int hub_publish_batch(struct hub *h, const char *topic, size_t tlen, struct hub_batch *b,
+		      int flags, size_t *published);
 
 /*
  * hub_subscribe - a subscriber to ntopics topics (names checked by the

@@ -23,6 +23,7 @@
 #include "listen.h"
 #include "peer.h"
 #include "ssed.h"
+#include "store_sqlite.h"
 #include "tls.h"
 #include "token.h"
 
@@ -48,6 +49,11 @@ static const char usage_text[] =
 "      --history-age DURATION     drop events older than this (default 0: never)\n"
 "      --max-memory SIZE          memory all retained events may use in all; the\n"
 "                                 oldest of the largest topics go first (default 128M)\n"
+"      --store PATH               keep events in the database file PATH: history\n"
+"                                 and ids survive a restart or a crash (created\n"
+"                                 when missing; default: memory only)\n"
+"      --store-sync               with --store: fsync each commit, so events\n"
+"                                 survive a power loss too (slower)\n"
 "      --heartbeat SECS           comment sent on idle streams (default 15, 0: off)\n"
 "      --retry MS                 retry field sent to each new stream (default: none)\n"
 "      --cors ORIGIN              allow cross-origin requests from ORIGIN (or *)\n"
@@ -91,7 +97,7 @@ enum opt_id {
 	OPT_MAX_BODY, OPT_MAX_SUBS, OPT_MAX_TOPICS, OPT_PUB_TOKEN, OPT_SUB_TOKEN,
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
 	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY, OPT_ALLOW_HOST, OPT_METRICS_TOKEN, OPT_NO_BROADCAST,
-	OPT_HISTORY_AGE, OPT_MAX_MEMORY,
+	OPT_HISTORY_AGE, OPT_MAX_MEMORY, OPT_STORE, OPT_STORE_SYNC,
 	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_LISTEN, OPT_JWT_KEY, OPT_JWT_COOKIE, OPT_JWT_QUERY
 };
 
@@ -121,6 +127,8 @@ static const struct option long_opts[] = {
 	{ "publish-window", required_argument, NULL, OPT_PUBLISH_WINDOW },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "retry", required_argument, NULL, OPT_RETRY },
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "store-sync", no_argument, NULL, OPT_STORE_SYNC },
 	{ "subscribe-token-file", required_argument, NULL, OPT_SUB_TOKEN },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -208,6 +216,40 @@ static void *ticker_main(void *arg)
 	}
 	pthread_mutex_unlock(&tick_mu);
 	return NULL;
+}
+
+/* ---- the durable store (--store) */
+
+struct store_opts {
+	const char *path;          /* NULL: memory only */
+	int sync;                  /* --store-sync */
+	struct store_limits lim;
+	int refused;               /* the store could not open: said so */
+};
+
+/*
+ * hub_config.store_open for --store: open the file, print its damage
+ * warning (one line) or its refusal. SSED_TEST_STORE_MAX_PAGES, a test
+ * knob, caps the pages the file may grow by: a simulated full disk.
+ */
+static struct store *open_store(const struct store_sink *sink, void *arg)
+{
+	struct store_opts *so = arg;
+	const char *pages = getenv("SSED_TEST_STORE_MAX_PAGES");
+	char err[1024];
+	struct store *s;
+
+	s = store_sqlite_open(so->path, so->sync, &so->lim, sink, err, sizeof(err));
+	if(!s) {
+		so->refused = 1;
+		errorf("%s", err);
+		return NULL;
+	}
+	if(err[0])
+		warnf("%s", err);
+	if(pages && pages[0])
+		store_sqlite_limit_pages(s, (unsigned)strtoul(pages, NULL, 10));
+	return s;
 }
 
 /* ---- options */
@@ -380,6 +422,7 @@ int main(int argc, char **argv)
 		.conn_memory = 6144, .publish_window = 32, .max_memory = 128u << 20,
 	};
 	struct listen_set ls = { .n = 0 };
+	struct store_opts store = { .path = NULL };
 	struct hub_config hc;
 	struct tick_arg tick;
 	pthread_t tick_thread;
@@ -442,6 +485,12 @@ int main(int argc, char **argv)
 		case OPT_MAX_MEMORY:
 			cfg.max_memory = parse_size("--max-memory", optarg, 64 * 1024, (size_t)1 << 40);
 			break;
+		case OPT_STORE:
+			if(!optarg[0])
+				usage_error("--store: the path is empty");
+			store.path = optarg;
+			break;
+		case OPT_STORE_SYNC: store.sync = 1; break;
 		case OPT_HEARTBEAT: cfg.heartbeat = parse_seconds("--heartbeat", optarg, 86400); break;
 		case OPT_RETRY: cfg.retry_ms = parse_num("--retry", optarg, 0, 86400000); break;
 		case OPT_CORS:
@@ -503,6 +552,8 @@ int main(int argc, char **argv)
 	}
 	if(optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if(store.sync && !store.path)
+		usage_error("--store-sync needs --store PATH");
 	if(ntls && (!tls_cert || !tls_key))
 		usage_error("--tls-listen needs --tls-cert and --tls-key");
 	if((tls_cert || tls_key) && !ntls)
@@ -556,9 +607,19 @@ int main(int argc, char **argv)
 	hc.history_age_us = cfg.history_age_us;
 	hc.ops.suspend = fan_park;
 	hc.ops.resume = fan_wake;
+	if(store.path) {
+		/* Retention on disk is the ring's, restored before the first
+		 * connection is accepted (the listeners open after this). */
+		store.lim.history = hub_ring_cap(cfg.history);
+		store.lim.history_bytes = cfg.history_bytes;
+		store.lim.history_age_us = cfg.history_age_us;
+		hc.store_open = open_store;
+		hc.store_arg = &store;
+	}
 	hub = hub_new(&hc);
 	if(!hub) {
-		errorf("out of memory");
+		if(!store.refused)
+			errorf(store.path ? "cannot restore the store %s" : "out of memory", store.path);
 		goto out;
 	}
 	fan = fan_start(hub, cfg.delivery_threads, cfg.timeout);

@@ -18,9 +18,12 @@
  *
  * Threads: append, trim and stats may be called from any thread; a backend
  * serialises them itself. sink->commit is called from the backend's own
- * thread, one batch at a time, batches in seq order, never with a lock of
- * the backend's held that append or trim also take. done callbacks run
- * after the batch's commit, without such a lock too.
+ * thread (or, by an asynchronous backend that was idle, from inside an
+ * append on its caller's thread), one batch at a time, batches in seq
+ * order, never with a lock of the backend's held that append or trim also
+ * take. done callbacks run after the batch's commit, without such a lock
+ * too. So an asynchronous backend's append is called without any lock
+ * that sink->commit or done take (the hub's).
  * A shared backend (Redis) commits every node's events, its own included,
  * from its reader thread, so every node applies the same order; commit is
  * then also called for events no append of this node asked for.

@@ -6,7 +6,8 @@
  *   then sink->commit puts it in the ring) once the transaction holding it
  *   has committed. A writer thread takes everything queued since its last
  *   transaction and writes it in ONE transaction: a burst from many
- *   publishers costs one commit, not one per event.
+ *   publishers costs one commit, not one per event. An append that finds
+ *   nobody committing writes its own transaction on its caller's thread.
  * - Durability. The file is in WAL mode (journal_mode=WAL) with
  *   locking_mode=EXCLUSIVE, so a second process cannot open the same store
  *   and no -shm file is used. With synchronous=NORMAL (the default) a
@@ -26,7 +27,7 @@
  *   "id: ...\n" line; the newest event stays even when it alone is over),
  *   nothing older than lim->history_age_us (by the event's time_us), and
  *   whatever trim() drops. Trims are queued and applied in the next
- *   transaction. Freed pages are reused (auto_vacuum=INCREMENTAL returns
+ *   transaction, which an append starts, or within half a second. Freed pages are reused (auto_vacuum=INCREMENTAL returns
  *   them to the file system when more than a quarter of the file is free),
  *   so the file does not grow under a steady load.
  * - Restore gives every retained event in seq order (so oldest first per
@@ -67,8 +68,11 @@
  *   simulates a full disk.
  *
  * Threads: append, trim and stats from any thread; restore before the
- * first append. sink->commit and done run on the writer thread, without
- * the store's lock held; a batch's events reach sink->commit in one call.
+ * first append. sink->commit and done run on the writer thread, or, when
+ * the writer was idle, on the thread of the append that found it so (it
+ * commits its own batch there: no thread switch for a lone publisher);
+ * never two batches at once, always without the store's lock held; a
+ * batch's events reach sink->commit in one call.
  *
  * The file: table ev(seq INTEGER PRIMARY KEY, topic, time_us, sz, id,
  * frame, crc) and table meta(k, v) with 1 the last seq given out, 2 the
@@ -118,6 +122,8 @@ static uint64_t ev_size(const struct store_ev *e)
 }
 
 /* ---- The writer. */
+
+#define TRIM_US 500000u         /* how long a trim waits for an append */
 
 static int store_rc(int rc)
 {
@@ -290,81 +296,116 @@ static void free_trims(struct trimq *q)
 	}
 }
 
+/* What one round of the committer takes from the queue (under mu). */
+struct round {
+	struct pend *list;
+	struct trimq *trims;
+	int pages;
+	unsigned extra;
+};
+
+static void take(struct sq *s, struct round *r)
+{
+	r->list = s->head;
+	s->head = NULL;
+	s->tail = &s->head;
+	r->trims = s->trims;
+	s->trims = NULL;
+	r->pages = s->pages_set;
+	r->extra = s->pages_extra;
+	s->pages_set = 0;
+	s->busy = 1;
+}
+
+/* One round: the page limit, one transaction, the sink and the done
+ * callbacks. Whoever holds busy runs it (the writer, or an appender that
+ * found the writer idle), so rounds never overlap and batches reach the
+ * sink in seq order. */
+static void run(struct sq *s, struct round *r, int age_due)
+{
+	uint64_t t0, us;
+	int rc;
+
+	pthread_mutex_lock(&s->dbmu);
+	if(r->pages)
+		set_pages(s, r->extra);
+	if(age_due) {
+		s->age_next = mono_us() + 1000000u;
+		age_due = sq__age_pending(s);
+	}
+	if(!r->list && !r->trims && !age_due) {
+		pthread_mutex_unlock(&s->dbmu);
+		return;
+	}
+	t0 = mono_us();
+	rc = write_batch(s, r->list, r->trims);
+	if((rc & 0xff) == SQLITE_FULL && r->trims)
+		write_batch(s, NULL, r->trims);
+	us = mono_us() - t0;
+	pthread_mutex_unlock(&s->dbmu);
+	pthread_mutex_lock(&s->mu);
+	if(rc) {
+		s->st.write_errors++;
+		s->st.connected = 0;
+	} else {
+		s->st.commits++;
+		s->st.commit_us_sum += us;
+		if(us > s->st.commit_us_max)
+			s->st.commit_us_max = us;
+		s->st.connected = 1;
+	}
+	s->st.events = s->events;
+	pthread_mutex_unlock(&s->mu);
+	free_trims(r->trims);
+	deliver(s, r->list, rc);
+	if(!rc) {
+		pthread_mutex_lock(&s->dbmu);
+		vacuum(s);
+		pthread_mutex_unlock(&s->dbmu);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct sq *s = arg;
-	struct pend *list;
-	struct trimq *trims;
 	struct timespec until;
-	uint64_t t0, us;
-	int rc, stop, pages, age_due;
-	unsigned extra;
+	struct round r;
+	int stop, age_due, trim_due;
 
 	for(;;) {
 		pthread_mutex_lock(&s->mu);
 		for(;;) {
-			age_due = s->started && s->lim.history_age_us && mono_us() >= s->age_next;
-			if(s->head || s->trims || s->stop || s->pages_set || age_due)
+			uint64_t now = mono_us();
+
+			age_due = s->started && s->lim.history_age_us && now >= s->age_next;
+			trim_due = s->trims && now >= s->trim_at;
+			if(!s->busy && (s->head || trim_due || s->stop || s->pages_set || age_due))
 				break;
 			s->idle = 1;
-			if(s->started && s->lim.history_age_us) {
-				/* Idle: look at the age limit once a second. */
+			if(s->trims || (s->started && s->lim.history_age_us)) {
+				/* Idle: look at the age limit and the trims
+				 * no append took along once a second. */
+				uint64_t wait = 1000000u;
+
+				if(s->trims && s->trim_at > now && s->trim_at - now < wait)
+					wait = s->trim_at - now;
 				clock_gettime(CLOCK_REALTIME, &until);
-				until.tv_sec += 1;
+				until.tv_nsec += (long)(wait * 1000u);
+				until.tv_sec += until.tv_nsec / 1000000000L;
+				until.tv_nsec %= 1000000000L;
 				pthread_cond_timedwait(&s->cv, &s->mu, &until);
 			} else {
 				pthread_cond_wait(&s->cv, &s->mu);
 			}
 			s->idle = 0;
 		}
-		list = s->head;
-		s->head = NULL;
-		s->tail = &s->head;
-		trims = s->trims;
-		s->trims = NULL;
+		take(s, &r);
 		stop = s->stop;
-		pages = s->pages_set;
-		extra = s->pages_extra;
-		s->pages_set = 0;
 		pthread_mutex_unlock(&s->mu);
-
-		pthread_mutex_lock(&s->dbmu);
-		if(pages)
-			set_pages(s, extra);
-		if(age_due) {
-			s->age_next = mono_us() + 1000000u;
-			age_due = sq__age_pending(s);
-		}
-		if(list || trims || age_due) {
-			t0 = mono_us();
-			rc = write_batch(s, list, trims);
-			if((rc & 0xff) == SQLITE_FULL && trims)
-				write_batch(s, NULL, trims);
-			us = mono_us() - t0;
-			pthread_mutex_unlock(&s->dbmu);
-			pthread_mutex_lock(&s->mu);
-			if(rc) {
-				s->st.write_errors++;
-				s->st.connected = 0;
-			} else {
-				s->st.commits++;
-				s->st.commit_us_sum += us;
-				if(us > s->st.commit_us_max)
-					s->st.commit_us_max = us;
-				s->st.connected = 1;
-			}
-			s->st.events = s->events;
-			pthread_mutex_unlock(&s->mu);
-			free_trims(trims);
-			deliver(s, list, rc);
-			if(!rc) {
-				pthread_mutex_lock(&s->dbmu);
-				vacuum(s);
-				pthread_mutex_unlock(&s->dbmu);
-			}
-		} else {
-			pthread_mutex_unlock(&s->dbmu);
-		}
+		run(s, &r, age_due);
+		pthread_mutex_lock(&s->mu);
+		s->busy = 0;
+		pthread_mutex_unlock(&s->mu);
 		if(stop)
 			break;
 	}
@@ -410,6 +451,23 @@ static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 	s->started = 1;
 	*s->tail = p;
 	s->tail = &p->next;
+	if(s->idle && !s->busy && !s->stop) {
+		/* Nobody is committing: commit here, on the caller's thread,
+		 * rather than wake the writer and wait to be woken (two
+		 * thread switches per publish, which cost more than the
+		 * commit). Appends meanwhile queue for the writer. */
+		struct round r;
+
+		take(s, &r);
+		pthread_mutex_unlock(&s->mu);
+		run(s, &r, 0);
+		pthread_mutex_lock(&s->mu);
+		s->busy = 0;
+		if(s->head || s->pages_set)
+			pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		return STORE_OK;
+	}
 	/* A busy writer looks at the queue again before it waits. */
 	if(s->idle)
 		pthread_cond_signal(&s->cv);
@@ -472,9 +530,13 @@ static void sq_trim(struct store *st, const char *topic, size_t tlen, uint64_t b
 	q->tlen = tlen;
 	q->below = below;
 	pthread_mutex_lock(&s->mu);
+	/* No transaction of its own at once: the next append's takes it
+	 * along (the ring trims after each commit, so a transaction per
+	 * trim would double the commits), or it goes alone within TRIM_US. */
+	if(!s->trims)
+		s->trim_at = mono_us() + TRIM_US;
 	q->next = s->trims;
 	s->trims = q;
-	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -81,6 +81,8 @@ struct sq {
 	struct trimq *trims;
 	int stop, started, pages_set;
 	int idle;               /* the writer waits on cv: appends signal it */
+	int busy;               /* a round is running (writer or an appender) */
+	uint64_t trim_at;       /* queued trims go alone from then (mono_us) */
 	unsigned pages_extra;
 	struct store_stats st;
 

@@ -33,6 +33,11 @@ size_t topic__ring_cap(size_t history)
 	return history > RING_MIN ? history : RING_MIN;
 }
 
+size_t hub_ring_cap(size_t history)
+{
+	return topic__ring_cap(history);
+}
+
 static uint64_t hash(const char *s, size_t n)
 {
 	uint64_t x = 14695981039346656037ULL;

@@ -3,11 +3,14 @@
  * store_harness.h).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store_harness.h"
+#include "../../cmd/ssed/store_sqlite.h"
 
 /* ---- the memory backend */
 
@@ -50,7 +53,7 @@ struct kept {
 static struct kept *disk;      /* oldest first; the test runs one hub at a time */
 static uint64_t disk_since;    /* the seq the disk's history is complete from */
 
-static char *dup(const char *p, size_t n)
+static char *kdup(const char *p, size_t n)
 {
 	char *d = malloc(n + 1);
 
@@ -77,11 +80,11 @@ static void disk_write(const struct store_ev *ev)
 		abort();
 	k->seq = ev->seq;
 	k->time_us = ev->time_us;
-	k->topic = dup(ev->topic, ev->tlen);
+	k->topic = kdup(ev->topic, ev->tlen);
 	k->tlen = ev->tlen;
-	k->id = ev->id ? dup(ev->id, ev->idlen) : NULL;
+	k->id = ev->id ? kdup(ev->id, ev->idlen) : NULL;
 	k->idlen = ev->idlen;
-	k->frame = dup(ev->frame, ev->flen);
+	k->frame = kdup(ev->frame, ev->flen);
 	k->flen = ev->flen;
 	for(pp = &disk; *pp; pp = &(*pp)->next)
 		;
@@ -90,7 +93,7 @@ static void disk_write(const struct store_ev *ev)
 
 struct job {
 	struct job *next;
-	struct store_ev *ev;
+	struct store_ev *ev, *user;  /* user: the caller's, seq written back */
 	size_t n;
 	store_done_fn done;
 	void *arg;
@@ -108,6 +111,12 @@ struct async {
 };
 
 static uint64_t kept_seq;  /* the last seq, which a reopen restores */
+static int drop_refs;      /* commit without the refs (h_drop_refs) */
+
+void h_drop_refs(int on)
+{
+	__atomic_store_n(&drop_refs, on, __ATOMIC_RELAXED);
+}
 
 /* The gate: while held, appends queue up and nothing is committed. */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -176,11 +185,21 @@ static void *async_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&a->mu);
-		for(j = list; j; j = j->next)
+		for(j = list; j; j = j->next) {
+			size_t i;
+
+			/* As a shared backend's reader: no ref handed back. */
+			for(i = 0; i < j->n && __atomic_load_n(&drop_refs, __ATOMIC_RELAXED); i++)
+				j->ev[i].ref = NULL;
 			a->base.sink.commit(a->base.sink.ud, j->ev, j->n);
+		}
 		a->commits++;
 		while((j = list)) {
+			size_t i;
+
 			list = j->next;
+			for(i = 0; i < j->n; i++)
+				j->user[i].seq = j->ev[i].seq;
 			j->done(j->arg, STORE_OK);
 			free(j->ev);
 			free(j);
@@ -206,6 +225,7 @@ static int async_append(struct store *s, struct store_ev *ev, size_t n,
 	}
 	/* The strings stay the caller's: it waits for done. */
 	memcpy(j->ev, ev, n * sizeof(*ev));
+	j->user = ev;
 	j->n = n;
 	j->done = done;
 	j->arg = arg;
@@ -334,9 +354,67 @@ static struct store *async_open(const struct store_sink *sink, void *arg)
 	return async_reopen(sink, arg);
 }
 
+/* ---- the durable backend (store_sqlite.c), on a file in a directory of
+ * its own, with the hub's limits as ssed passes them and the test clock */
+
+static struct store_limits cur_lim;  /* the limits of the hub h_open makes */
+static char sq_dir[64];
+
+static uint64_t sq_clock(void *ud)
+{
+	(void)ud;
+	return now_us();
+}
+
+static const char *sq_path(const char *suffix)
+{
+	static char path[128];
+
+	if(!sq_dir[0]) {
+		snprintf(sq_dir, sizeof(sq_dir), "%s", "/tmp/ssed-store-XXXXXX");
+		if(!mkdtemp(sq_dir))
+			abort();
+	}
+	snprintf(path, sizeof(path), "%s/store.db%s", sq_dir, suffix);
+	return path;
+}
+
+static struct store *sq_reopen(const struct store_sink *sink, void *arg)
+{
+	char err[512];
+	struct store *s;
+
+	(void)arg;
+	s = store_sqlite_open(sq_path(""), 0, &cur_lim, sink, err, sizeof(err));
+	if(!s)
+		fprintf(stderr, "# sqlite: %s\n", err);
+	else
+		store_sqlite_set_clock(s, sq_clock, NULL);
+	return s;
+}
+
+static struct store *sq_open(const struct store_sink *sink, void *arg)
+{
+	unlink(sq_path(""));
+	unlink(sq_path("-wal"));
+	unlink(sq_path("-shm"));
+	return sq_reopen(sink, arg);
+}
+
+void h_cleanup(void)
+{
+	if(!sq_dir[0])
+		return;
+	unlink(sq_path(""));
+	unlink(sq_path("-wal"));
+	unlink(sq_path("-shm"));
+	rmdir(sq_dir);
+}
+
 const struct backend backends[] = {
 	{ "memory", mem_open, mem_open, 0, 0, 1, 0, NULL },
 	{ "threaded", async_open, async_reopen, 1, 1, 1, 1, NULL },
+	{ "sqlite", sq_open, sq_reopen, 1, 1, 1, 0, NULL },
 };
 const size_t nbackends = sizeof(backends) / sizeof(backends[0]);
 
@@ -361,6 +439,9 @@ struct hub *h_open(const struct backend *b, int reopen, const struct limits *lim
 	cfg.retry_ms = -1;
 	cfg.ops.suspend = op_nop;
 	cfg.ops.resume = op_nop;
+	cur_lim.history = hub_ring_cap(cfg.history);
+	cur_lim.history_bytes = cfg.history_bytes;
+	cur_lim.history_age_us = cfg.history_age_us;
 	cfg.store_open = reopen ? b->reopen : b->open;
 	cfg.store_arg = b->arg;
 	return hub_new(&cfg);

@@ -31,7 +31,7 @@ struct backend {
 };
 
 /* The backends: memory, a test backend that commits on its own thread
- * (the shape of a durable one), then any built in. */
+ * (the shape of a durable one), then the durable one (store_sqlite.c). */
 extern const struct backend backends[];
 extern const size_t nbackends;
 
@@ -40,6 +40,13 @@ struct limits {
 	size_t history, history_bytes, max_topics, max_memory;
 	uint64_t history_age_us;
 };
+
+/* A backend with a gate commits without handing refs back while on, as a
+ * shared backend's reader may. */
+void h_drop_refs(int on);
+
+/* Remove the files the durable backends made. */
+void h_cleanup(void);
 
 /* Move the test clock by us microseconds (negative: back in time). */
 void h_clock_shift(int64_t us);

@@ -74,6 +74,82 @@ static void test_order(const struct backend *b)
 	h_close(h);
 }
 
+/* A streamed publish's batch: every event stored in order, in pieces
+ * of an eighth of a ring (one commit each for a batching backend), and a
+ * reopen gives back the retained ones. */
+static void test_batch(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	struct hub_batch *bt = hub_batch_new();
+	struct store_stats ss;
+	struct sse_event e;
+	const char *name;
+	char data[16];
+	uint64_t got[N];
+	struct hub_sub *s;
+	size_t n = 0, i;
+	int ok = bt != NULL;
+
+	memset(&e, 0, sizeof(e));
+	e.retry = -1;
+	e.data = data;
+	for(i = 0; ok && i < 300; i++) {
+		e.data_len = (size_t)snprintf(data, sizeof(data), "b%zu", i);
+		ok = hub_batch_add(h, bt, &e) == HUB_OK;
+	}
+	ok = ok && hub_batch_count(bt) == 300 &&
+	     hub_publish_batch(h, "bt", 2, bt, HUB_PUB_ROOM | HUB_PUB_PACE, &n) == HUB_OK &&
+	     n == 300 && hub_batch_count(bt) == 0;
+	tap_ok(ok, "%s: batch: 300 events published as one batch (%zu)", b->name, n);
+	hub_store_stats(h, &ss, &name);
+	/* history 100: the ring holds 100, pieces of 12 */
+	tap_ok(!hub_batching(h) || ss.commits <= 300 / 12 + 2,
+	       "%s: batch: stored in few commits (%llu)", b->name, (unsigned long long)ss.commits);
+	s = h_sub(h, "bt", "1", buf, sizeof(buf));
+	n = h_ids(buf, got, N);
+	tap_ok(s && n == 100 && increasing(got, n) && strstr(buf, "data: b299\n") &&
+	       strstr(buf, "data: b200\n") && !strstr(buf, "data: b199\n"),
+	       "%s: batch: the newest 100 in order (%zu)", b->name, n);
+	if(s)
+		hub_unsubscribe(h, s);
+	hub_batch_free(bt);
+	h_close(h);
+	if(b->durable) {
+		h = h_open(b, 1, NULL);
+		s = h_sub(h, "bt", "1", buf, sizeof(buf));
+		n = h_ids(buf, got, N);
+		tap_ok(s && n == 100 && strstr(buf, "data: b299\n") && strstr(buf, "data: b200\n"),
+		       "%s: batch: a reopen gives back the newest 100 (%zu)", b->name, n);
+		if(s)
+			hub_unsubscribe(h, s);
+		h_close(h);
+	}
+}
+
+/* A backend that commits a publish without its ref (a shared backend's
+ * reader got there first): the event is delivered once, and the reply's
+ * id is the one the stream carries. */
+static void test_no_ref(const struct backend *b)
+{
+	struct hub *h = h_open(b, 0, NULL);
+	char id[HUB_ID_MAX + 1], want[HUB_ID_MAX + 8];
+	struct hub_sub *s;
+	uint64_t got[4];
+
+	h_drop_refs(1);
+	memset(id, 'x', sizeof(id));
+	tap_ok(h_pub(h, "nr", "one", id) == HUB_OK && id[0] >= '1' && id[0] <= '9' &&
+	       strlen(id) < 21, "%s: no ref: the publish gets a numeric id (%.20s)", b->name, id);
+	h_drop_refs(0);
+	s = h_sub(h, "nr", "1", buf, sizeof(buf));
+	snprintf(want, sizeof(want), "id: %s\n", id);
+	tap_ok(s && h_ids(buf, got, 4) == 1 && strstr(buf, want) && strstr(buf, "data: one\n"),
+	       "%s: no ref: the stream has the event once, with that id", b->name);
+	if(s)
+		hub_unsubscribe(h, s);
+	h_close(h);
+}
+
 /* Ids keep increasing: in a burst, across a reopen, and when the clock
  * goes back (within a run always; across a reopen when the backend keeps
  * its last seq). */
@@ -405,6 +481,7 @@ int main(void)
 		const struct backend *b = &backends[i];
 
 		test_order(b);
+		test_batch(b);
 		test_ids(b);
 		test_resume(b);
 		test_gap(b);
@@ -413,8 +490,11 @@ int main(void)
 		test_memory(b);
 		test_topics(b);
 		test_age(b);
-		if(b->gate)
+		if(b->gate) {
 			test_commit_first(b);
+			test_no_ref(b);
+		}
 	}
+	h_cleanup();
 	return tap_done();
 }

@@ -73,6 +73,8 @@ static enum MHD_Result respond(struct http_ctx *x, struct MHD_Connection *c, uns
 	enum MHD_Result rc;
 
 	add_cors(x, r);
+	if(__atomic_load_n(&x->draining, __ATOMIC_RELAXED))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");  /* go to the next ssed */
 	rc = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	notef("-> %u %s", status, note);
@@ -806,6 +808,21 @@ void http_reap(double limit)
 		      cut, limit);
 }
 
+size_t http_idle(double min_age)
+{
+	double now = mono();
+	struct track *t;
+	size_t n = 0;
+	int unread;
+
+	pthread_mutex_lock(&track_mu);
+	for(t = waiting; t; t = t->next)
+		if(now - t->since >= min_age && ioctl(t->fd, FIONREAD, &unread) == 0 && unread == 0)
+			n++;
+	pthread_mutex_unlock(&track_mu);
+	return n;
+}
+
 /* ---- routing */
 
 static int is(const char *method, const char *m)
@@ -908,6 +925,8 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 	if(!strcmp(url, "/metrics") || !strcmp(url, "/healthz")) {
 		if((get || head) && url[1] == 'm')
 			return metrics(x, c);
+		if((get || head) && __atomic_load_n(&x->draining, __ATOMIC_RELAXED))
+			return reply(x, c, MHD_HTTP_SERVICE_UNAVAILABLE, "draining", NULL, NULL);
 		if(get || head)
 			return reply(x, c, MHD_HTTP_OK, "ok", NULL, NULL);
 		if(is(method, "OPTIONS"))

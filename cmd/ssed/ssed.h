@@ -43,6 +43,8 @@ struct http_ctx {
 	struct fan *fan;           /* the delivery threads streams are handed to */
 	const struct ssed_config *cfg;
 	int is_unix;               /* tokens are not asked for on a Unix socket */
+	int draining;              /* set once by main (atomic): /healthz is 503, every
+				    * reply closes its connection */
 };
 
 /* The access handler, the completion callback and the external logger. */
@@ -64,6 +66,11 @@ void http_log(void *cls, const char *fmt, va_list ap);
 void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		 enum MHD_ConnectionNotificationCode code);
 void http_reap(double limit);
+
+/* http_idle - how many connections wait for a request with nothing of it
+ * read yet, and have waited min_age seconds at least: keep-alive
+ * connections a drain need not wait for. */
+size_t http_idle(double min_age);
 
 /* The demo page served at /. */
 extern const char page_html[];

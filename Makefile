@@ -222,13 +222,17 @@ $(O)/bench/store-bench: bench/store-bench.c $(call obj,$(STORE_SQLITE_SRC))
 	@mkdir -p $(@D)
 	$(CC) $(SSE_CFLAGS) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(SQLITE_LIBS) -lpthread
 
+# make run ARGS='-l 0.0.0.0:9000' passes ARGS to ssed.
+ARGS ?=
 run: all
-	$(B)/ssed
+	exec $(B)/ssed $(ARGS)
 
 # ---- Install
+# A directory is made only when something goes into it.
 install: all
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(if $(wildcard man/*.7),$(INSTALL) -d $(DESTDIR)$(MANDIR)/man7)
 	$(INSTALL) -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
 	$(if $(wildcard man/*.1),$(INSTALL) -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(wildcard man/*.7),$(INSTALL) -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7)

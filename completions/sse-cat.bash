@@ -1,23 +1,49 @@
 # bash completion for sse-cat
+# Words are taken from the line up to the cursor, split on blanks only, so
+# that a URL keeps its colons and an option=value word stays one; the replies are
+# then cut to what bash sees as the word (after its last : or =).
 _sse_cat() {
-	local cur prev
-	cur=${COMP_WORDS[COMP_CWORD]}
-	prev=${COMP_WORDS[COMP_CWORD-1]}
+	local line cur prev opt= pre
+	local -a w r
+	if [[ -n ${COMP_LINE-} ]]; then
+		line=${COMP_LINE:0:COMP_POINT}
+	else  # called with COMP_WORDS alone
+		line="${COMP_WORDS[*]:0:COMP_CWORD+1}"
+	fi
+	read -a w <<<"$line"  # backslashes unescape, as the shell would
+	w=("" "" "${w[@]}")
+	if [[ $line == *[[:space:]] ]]; then
+		cur= prev=${w[${#w[@]}-1]}
+	else
+		cur=${w[${#w[@]}-1]} prev=${w[${#w[@]}-2]}
+	fi
+	if [[ $cur == --*=* ]]; then
+		opt=${cur%%=*} prev=$opt cur=${cur#*=}
+	fi
 	case $prev in
 	-o|--format)
-		COMPREPLY=($(compgen -W 'data json raw' -- "$cur")); return ;;
-	-u|--unix-socket|--cacert)
-		COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	-n|--count|-e|--event|-t|--timeout|--last-event-id|-H|--header|--token)
+		r=($(compgen -W 'data json raw' -- "$cur")) ;;
+	-u|--unix-socket|--cacert|--state)
+		compopt -o filenames 2>/dev/null || true
+		mapfile -t r < <(compgen -f -- "$cur") ;;
+	--exec)
+		mapfile -t r < <(compgen -c -- "$cur") ;;
+	-n|--count|-e|--event|-t|--timeout|-W|--deadline|--last-event-id|-H|--header|--token|\
+	--max-retries|--max-event-size)
 		return ;;
+	*)
+		if [[ $cur == -* ]]; then
+			r=($(compgen -W '--format --exec --count --event --timeout --deadline
+				--no-reconnect --max-retries --max-event-size --state --last-event-id
+				--header --unix-socket --insecure --cacert --token
+				--verbose --quiet --help --version -o -n -e -t -W -H -u -k -v -q -h -V' -- "$cur"))
+		else
+			r=($(compgen -W 'http://localhost:8080/events/ https://' -- "$cur"))
+			compopt -o nospace 2>/dev/null || true
+		fi ;;
 	esac
-	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W '--format --count --event --timeout --no-reconnect
-			--last-event-id --header --unix-socket --insecure --cacert --token
-			--verbose --quiet --help --version -o -n -e -t -H -u -k -v -q -h -V' -- "$cur"))
-	else
-		COMPREPLY=($(compgen -W 'http://localhost:8080/events/ https://' -- "$cur"))
-		compopt -o nospace 2>/dev/null
-	fi
+	[[ -n $opt ]] && cur=$opt=$cur r=("${r[@]/#/$opt=}")
+	pre=${cur%"${cur##*[:=]}"}
+	COMPREPLY=("${r[@]#"$pre"}")
 }
 complete -F _sse_cat sse-cat

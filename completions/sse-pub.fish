@@ -1,5 +1,8 @@
 # fish completion for sse-pub
 complete -c sse-pub -s s -l whole -d 'all of stdin is one event'
+complete -c sse-pub -s f -l file -r -F -d 'a file is one event'
+complete -c sse-pub -l json -d 'each stdin line is a JSON object'
+complete -c sse-pub -l max-retries -x -d 'exit 2 after N failed attempts in a row'
 complete -c sse-pub -l raw -d 'stdin is an SSE stream'
 complete -c sse-pub -s e -l event -x -d 'event type'
 complete -c sse-pub -s i -l id -x -d 'event id'

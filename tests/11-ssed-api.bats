@@ -4,11 +4,12 @@ load test_helper
 
 setup() { start_ssed; }
 
-@test "GET / is the demo page: an EventSource on /events and a box for /broadcast" {
+@test "GET / is the demo page: an EventSource on /events/TOPIC and a POST to it" {
 	run curl -sf -D "$BATS_TEST_TMPDIR/h" "$URL/"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"new EventSource('/events')"* ]]
-	[[ "$output" == *"/broadcast?msg="* ]]
+	[[ "$output" == *"new EventSource(url)"* ]]
+	[[ "$output" == *"'/events/' + encodeURIComponent(topic)"* ]]
+	[[ "$output" == *"method: 'POST'"* ]]
 	grep -qi '^content-type: text/html' "$BATS_TEST_TMPDIR/h"
 }
 

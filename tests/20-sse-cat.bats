@@ -17,7 +17,15 @@ load test_helper
 	[ "${lines[0]}" = "sse-cat: error: no URL given" ]
 	run "$SSE_CAT" -o xml http://127.0.0.1:1/
 	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "sse-cat: error: --format: 'xml' is not data, json or raw" ]
+	[ "${lines[0]}" = "sse-cat: error: --format: 'xml' is not data, json, raw or a template with % fields" ]
+	run "$SSE_CAT" -o '%q' http://127.0.0.1:1/
+	[ "$status" -eq 1 ]
+	[[ "${lines[0]}" == *"'%q' is not a template field"* ]]
+	run "$SSE_CAT" --max-event-size 10X http://127.0.0.1:1/
+	[ "$status" -eq 1 ]
+	[[ "${lines[0]}" == *"--max-event-size: '10X' is not a size"* ]]
+	run "$SSE_CAT" --max-retries 0 http://127.0.0.1:1/
+	[ "$status" -eq 1 ]
 	run "$SSE_CAT" -n 0 http://127.0.0.1:1/
 	[ "$status" -eq 1 ]
 	run "$SSE_CAT" ftp://127.0.0.1/
@@ -119,10 +127,10 @@ load test_helper
 	[ -z "$output" ]
 	run "$SSE_CAT" "$ODD/404"
 	[ "$status" -eq 2 ]
-	[ "$output" = "sse-cat: error: HTTP 404: no such stream" ]
+	[ "$output" = "sse-cat: error: $ODD/404: HTTP 404: no such stream" ]
 	run "$SSE_CAT" "$ODD/wrongtype"
 	[ "$status" -eq 2 ]
-	[ "$output" = "sse-cat: error: not an event stream (Content-Type: text/plain)" ]
+	[ "$output" = "sse-cat: error: $ODD/wrongtype: not an event stream (Content-Type: text/plain)" ]
 }
 
 @test "sse-cat: a dead port is exit 2 with --no-reconnect" {
@@ -230,4 +238,139 @@ load test_helper
 	[[ "$stderr" == *"connected: HTTP 200"* ]]
 	run --separate-stderr "$SSE_CAT" -q --no-reconnect "$ODD/gap"
 	[ -z "$stderr" ]
+}
+
+@test "sse-cat: a dead port is said at once, then retried quietly; --max-retries N ends it with exit 2" {
+	start_ssed
+	port=$PORT
+	kill "$SSED_PID"; wait "$SSED_PID" || true
+	# The first failure is on stderr at once, naming the URL and the reason.
+	err=$BATS_TEST_TMPDIR/err
+	bg "$SSE_CAT" "http://127.0.0.1:$port/events/x" 2>"$err"
+	wait_for grep -q "warning: http://127.0.0.1:$port/events/x: Couldn't connect to server; retrying" "$err"
+	[ "$(wc -l <"$err")" -eq 1 ]
+	run "$SSE_CAT" --max-retries 2 "http://127.0.0.1:$port/events/x"
+	[ "$status" -eq 2 ]
+	[ "${lines[0]}" = "sse-cat: warning: http://127.0.0.1:$port/events/x: Couldn't connect to server; retrying" ]
+	[ "${lines[1]}" = "sse-cat: error: http://127.0.0.1:$port/events/x: Couldn't connect to server (2 attempts in a row failed, see --max-retries)" ]
+	[ "${#lines[@]}" -eq 2 ]
+	# Over a Unix socket, the socket is named too.
+	run "$SSE_CAT" --max-retries 1 -u "$BATS_TEST_TMPDIR/none.sock" http://localhost/events
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"http://localhost/events (socket $BATS_TEST_TMPDIR/none.sock): "* ]]
+}
+
+@test "sse-cat backs off from retry: 0 and from a server that accepts and closes" {
+	start_odd
+	# retry: 0 and no event: 100 ms, then doubling; about 5 attempts in 3 s, not thousands.
+	run timeout 3 "$SSE_CAT" "$ODD/retry0"
+	[ "$status" -eq 124 ]
+	[[ "$output" == "sse-cat: warning: $ODD/retry0: the server ended the stream; retrying" ]]
+	n=$(curl -sf "$ODD/count?p=/retry0")
+	[ "$n" -ge 3 ] && [ "$n" -le 7 ]
+	run "$SSE_CAT" --max-retries 3 "$ODD/retry0"
+	[ "$status" -eq 2 ]
+	[[ "${lines[-1]}" == *"(3 attempts in a row failed, see --max-retries)" ]]
+	run timeout 2 "$SSE_CAT" "$ODD/close"
+	[ "$status" -eq 124 ]
+	[ "$(curl -sf "$ODD/count?p=/close")" -eq 1 ]
+	[[ "$output" == "sse-cat: warning: $ODD/close: Server returned nothing"*"; retrying" ]]
+}
+
+@test "sse-cat follows 301, 302, 303, 307 and 308 redirects, a bounded number" {
+	start_odd
+	run "$SSE_CAT" --no-reconnect -n 1 "$ODD/redirect/5"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'q"\\\x01\x1f\x7f\t' ]
+	[ "$(curl -sf "$ODD/count?p=/redirect/1")" -eq 1 ]
+	run "$SSE_CAT" "$ODD/loop"
+	[ "$status" -eq 2 ]
+	[ "$output" = "sse-cat: error: $ODD/loop: more than 10 redirects" ]
+}
+
+@test "sse-cat prints events far over 64 KiB; past --max-event-size, one line and exit 2" {
+	start_odd
+	run --separate-stderr "$SSE_CAT" -n 1 "$ODD/big?n=3000000"
+	[ "$status" -eq 0 ]
+	[ "${#output}" -eq 3000000 ]
+	run "$SSE_CAT" --max-event-size 1M "$ODD/big?n=3000000"
+	[ "$status" -eq 2 ]
+	[ "$output" = "sse-cat: error: $ODD/big?n=3000000: an event is larger than 1048576 bytes (see --max-event-size)" ]
+	# What ssed takes, sse-cat prints: a 1 MiB line.
+	start_ssed
+	out=$BATS_TEST_TMPDIR/out
+	bg "$SSE_CAT" -n 1 "$URL/events/big"
+	"$SSE_CAT" -n 1 "$URL/events/big" >"$out" &
+	pid=$!
+	PIDS+=("$pid")
+	wait_for metric_is ssed_subscribers 2
+	head -c 1048576 /dev/zero | tr '\0' y | curl -sf --data-binary @- "$URL/events/big" >/dev/null
+	wait "$pid"
+	[ "$(wc -c <"$out")" -eq 1048577 ]
+}
+
+@test "sse-cat --state FILE: a rerun prints nothing twice and misses nothing" {
+	start_ssed
+	state=$BATS_TEST_TMPDIR/sub/state
+	mkdir -p "${state%/*}"
+	for m in 1 2; do curl -sf -d "m$m" "$URL/events/st?id=$m" >/dev/null; done
+	# No file yet: start from now, then keep each id.
+	bg "$SSE_CAT" -n 1 --state "$state" "$URL/events/st"
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d m3 "$URL/events/st?id=3" >/dev/null
+	wait "$BG_PID"
+	[ "$(cat "$state")" = 3 ]
+	# Published while no sse-cat ran: the rerun picks up after 3.
+	curl -sf -d m4 "$URL/events/st?id=4" >/dev/null
+	curl -sf -d m5 "$URL/events/st?id=5" >/dev/null
+	run "$SSE_CAT" -n 2 --state "$state" "$URL/events/st"
+	[ "$output" = $'m4\nm5' ]
+	[ "$(cat "$state")" = 5 ]
+	# Written by rename: no temporary file left behind.
+	[ "$(ls "${state%/*}")" = state ]
+	printf 'two\nlines\n' >"$state"
+	run "$SSE_CAT" --state "$state" "$URL/events/st"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"does not hold an event id"* ]]
+}
+
+@test "sse-cat -W SECS ends after SECS whatever arrives; -t is the idle limit" {
+	start_ssed --heartbeat 0.1
+	start=$(date +%s%N)
+	run "$SSE_CAT" -W 0.7 "$URL/events/w"
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	[ "$status" -eq 3 ]
+	[ "$output" = "sse-cat: error: 0.7 s have passed (--deadline)" ]
+	[ "$ms" -ge 650 ] && [ "$ms" -lt 3000 ]
+	# Also while waiting to reconnect to a dead port.
+	run "$SSE_CAT" -q -W 0.5 http://127.0.0.1:1/events
+	[ "$status" -eq 3 ]
+	[ -z "$output" ]
+}
+
+@test "sse-cat --format TEMPLATE: id, type, data, length, receive time and escapes" {
+	start_odd
+	run "$SSE_CAT" --no-reconnect -e t -o '%i|%e|%l|%d%%\t%j\n' "$ODD/json"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'7|t|3|a\nb%\t{"id":"7","event":"t","data":"a\\nb"}' ]
+	run "$SSE_CAT" --no-reconnect -n 1 -o '%t %U\n' "$ODD/json"
+	[[ "$output" =~ ^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z\ [0-9]{10}\.[0-9]{9}$ ]]
+	# \0 ends records for xargs -0.
+	run sh -c "'$SSE_CAT' --no-reconnect -e t -o '%d\\0' '$ODD/json' | xargs -0 printf '<%s>'"
+	[ "$output" = $'<a\nb>' ]
+}
+
+@test "sse-cat --exec CMD: one run per event, in order, data on stdin, id and type in the environment" {
+	start_ssed
+	log=$BATS_TEST_TMPDIR/log
+	bg "$SSE_CAT" -n 3 --exec "sleep 0.1; printf '%s %s ' \"\$SSE_ID\" \"\$SSE_EVENT\" >>'$log'; cat >>'$log'" "$URL/events/x"
+	pid=$BG_PID
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d one "$URL/events/x?id=a&event=first" >/dev/null
+	printf 'two\nlines' | curl -sf --data-binary @- "$URL/events/x?id=b" >/dev/null
+	curl -sf -d three "$URL/events/x?id=c&event=third" >/dev/null
+	wait "$pid"
+	[ "$(cat "$log")" = $'a first one\nb message two\nlines\nc third three' ]
+	run "$SSE_CAT" --exec true -o json "$URL/events/x"
+	[ "$status" -eq 1 ]
 }

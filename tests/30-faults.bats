@@ -2,7 +2,7 @@
 # Faults: a broker killed under its clients, broken and slow requests.
 load test_helper
 
-@test "kill -9 of ssed under sse-cat and tail -f | sse-pub: both say so or carry on" {
+@test "kill -9 of ssed under sse-cat and tail -f | sse-pub: both carry on, nothing lost" {
 	start_ssed --retry 200
 	port=$PORT
 	out=$BATS_TEST_TMPDIR/out
@@ -11,7 +11,7 @@ load test_helper
 	PIDS+=($!)
 	fifo=$BATS_TEST_TMPDIR/fifo
 	mkfifo "$fifo"
-	"$SSE_PUB" "$URL/events/f" <"$fifo" 2>"$BATS_TEST_TMPDIR/pub.err" 3>&- &
+	"$SSE_PUB" -v "$URL/events/f" <"$fifo" 2>"$BATS_TEST_TMPDIR/pub.err" 3>&- &
 	pub=$!
 	PIDS+=("$pub")
 	exec 7>"$fifo"
@@ -19,18 +19,25 @@ load test_helper
 	echo before >&7
 	wait_for grep -qx before "$out"
 	kill -9 "$SSED_PID"
-	# The publisher notices on its own and says how far it got.
-	rc=0
-	wait "$pub" || rc=$?
-	exec 7>&-
-	[ "$rc" -eq 2 ]
-	grep -q 'sse-pub: error: .*1 event(s) sent' "$BATS_TEST_TMPDIR/pub.err"
-	start_ssed_on "$port" --retry 200
+	wait "$SSED_PID" || true
+	# The line written while the broker is down waits in the publisher.
+	echo after1 >&7
+	wait_for grep -q 'retrying (1 event(s) waiting)' "$BATS_TEST_TMPDIR/pub.err"
+	start_ssed_on "$port" --retry 200 7>&-
 	# The subscriber comes back by itself and prints all that follows.
 	wait_for metric_is ssed_subscribers 1
-	for m in after1 after2 after3; do curl -sf -d "$m" "$URL/events/f" >/dev/null; done
+	for m in after2 after3; do echo "$m" >&7; done
+	exec 7>&-
+	wait "$pub"
 	wait_for grep -qx after3 "$out"
-	[ "$(cat "$out")" = $'before\nafter1\nafter2\nafter3' ]
+	grep -q 'published 4 event(s)' "$BATS_TEST_TMPDIR/pub.err"
+	# after1 may reach the new broker before the subscriber is back: then
+	# it is missed by the subscriber, and sse-cat says so.
+	if grep -qx after1 "$out"; then
+		[ "$(cat "$out")" = $'before\nafter1\nafter2\nafter3' ]
+	else
+		[ "$(cat "$out")" = $'before\nafter2\nafter3' ]
+	fi
 	grep -q 'events were missed' "$err"
 }
 
@@ -90,4 +97,33 @@ PY
 	sleep 3  # longer than --header-timeout on purpose
 	curl -sf -d still "$URL/events/h" >/dev/null
 	wait_for grep -q '^data: still$' "$BATS_TEST_TMPDIR/s"
+}
+
+@test "the README's bridge, sse-cat -o raw | sse-pub --raw, rides out a kill -9 of the second broker" {
+	start_ssed
+	url1=$URL
+	start_ssed
+	port2=$PORT
+	url2=$URL
+	out=$BATS_TEST_TMPDIR/out
+	"$SSE_CAT" "$url2/events/b" >"$out" 3>&- &
+	PIDS+=($!)
+	wait_for metric_is ssed_subscribers 1
+	mkfifo "$BATS_TEST_TMPDIR/pipe"
+	bg_in "$BATS_TEST_TMPDIR/pipe" "$SSE_PUB" --raw "$url2/events/b"
+	"$SSE_CAT" -o raw "$url1/events/a" >"$BATS_TEST_TMPDIR/pipe" 3>&- &
+	PIDS+=($!)
+	wait_for sh -c "curl -sf '$url1/metrics' | grep -qx 'ssed_subscribers 1'"
+	curl -sf -d one "$url1/events/a?event=t" >/dev/null
+	wait_for grep -qx one "$out"
+	kill -9 "$SSED_PID"
+	wait "$SSED_PID" || true
+	# Published upstream while the second broker is down: held, not lost.
+	curl -sf -d two "$url1/events/a?event=t" >/dev/null
+	start_ssed_on "$port2"
+	wait_for metric_is ssed_subscribers 1
+	curl -sf -d three "$url1/events/a?event=t" >/dev/null
+	wait_for grep -qx three "$out"
+	# "two" reached the new broker: before or after the subscriber came back.
+	wait_for sh -c "curl -sf '$url2/metrics' | grep -qx 'ssed_events_published_total 2'"
 }

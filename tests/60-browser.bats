@@ -4,16 +4,30 @@ load test_helper
 
 setup_file() { npm_deps playwright-core; }
 
-@test "the demo page shows messages typed in it and published by sse-pub" {
+@test "the demo page: topic, state, each event's time, type and id, a failed send, ssed-gap" {
 	command -v chromium
 	command -v node
-	start_ssed
+	start_ssed --max-body 100 --history 2
+	FIRST_ID=$(curl -sf -d old1 "$URL/events")
+	curl -sf -d old2 "$URL/events" >/dev/null
+	curl -sf -d old3 "$URL/events" >/dev/null
+	curl -sf -d old4 "$URL/events" >/dev/null
+	export FIRST_ID
+	# The screenshot is kept with the test output.
 	shot=$TESTS/.out/demo-page.png
 	mkdir -p "$(dirname "$shot")"
+	rm -f "$shot"
 	run timeout 90 node "$TESTS/js/demo.js" "$URL/" "$shot" "$SSE_PUB"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "${lines[-1]}" = "from sse-pub | typed in the page" ]
+	[ "${lines[0]}" = "state connected to /events/default" ]
+	[ "${lines[1]}" = "gap ssed-gap: events after id $FIRST_ID were missed (no longer held)" ]
+	[ "${lines[2]}" = "event TIME|note|n-1|from sse-pub" ]
+	[ "${lines[3]}" = "event TIME|message|NUM|typed in the page" ]
+	[ "${lines[4]}" = "event TIME|message|NUM|old4" ]
+	[ "${lines[5]}" = "event TIME|message|NUM|old3" ]
+	[ "${lines[6]}" = "error send failed: HTTP 413: body too large (see --max-body)" ]
+	[ "${lines[7]}" = "state connected to /events/other" ]
 	[ -s "$shot" ]
 }
 

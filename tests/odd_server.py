@@ -11,6 +11,12 @@ Paths:
   /stuck         one event, then silence
   /gap           an ssed-gap event, then one event, then EOF
   /log           what /retry saw: one line per connection: "<ms since start> <Last-Event-ID>"
+  /retry0        retry: 0 and a comment, then EOF: no event, ever
+  /close         reads the request, closes without a reply
+  /redirect/N    N redirects (301, 302, 303, 307, 308 in turn), then /json
+  /loop          a redirect to itself
+  /big?n=BYTES   id 1, one event of BYTES bytes of data, then EOF
+  /count?p=PATH  how many GETs PATH has had
   POST anything  200 with "1" (a publish that took one event)
 
 odd_server.py --tls CERT KEY serves the same over HTTPS.
@@ -55,7 +61,30 @@ class H(http.server.BaseHTTPRequestHandler):
         with LOCK:
             COUNT[p] = COUNT.get(p, 0) + 1
             n = COUNT[p]
-        if p == "/wrongtype":
+        if p == "/retry0":
+            self.stream(b"retry: 0\n: nothing\n\n")
+        elif p == "/close":
+            self.close_connection = True
+        elif p.startswith("/redirect/"):
+            left = int(p.split("/")[2])
+            codes = [301, 302, 303, 307, 308]
+            self.send_response(codes[left % 5])
+            self.send_header("Location", "/redirect/%d" % (left - 1) if left > 1 else "/json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif p == "/loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif p == "/big":
+            size = int(self.path.split("n=")[1])
+            self.stream(b"id: 1\ndata: " + b"x" * size + b"\n\n")
+        elif p == "/count":
+            want = self.path.split("p=")[1]
+            with LOCK:
+                self.simple(200, "text/plain", b"%d\n" % COUNT.get(want, 0))
+        elif p == "/wrongtype":
             self.simple(200, "text/plain", b"data: not a stream\n\n")
         elif p == "/204":
             self.simple(204, "", b"")

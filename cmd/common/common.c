@@ -93,6 +93,31 @@ double parse_seconds(const char *opt, const char *value, double max)
 	return d;
 }
 
+unsigned long long parse_bytes(const char *opt, const char *value,
+			      unsigned long long min, unsigned long long max)
+{
+	unsigned long long n, mul = 1;
+	char *end;
+
+	errno = 0;
+	n = strtoull(value, &end, 10);
+	if(end != value && *end && !end[1]) {
+		switch(*end) {
+		case 'k': case 'K': mul = 1ULL << 10; end++; break;
+		case 'm': case 'M': mul = 1ULL << 20; end++; break;
+		case 'g': case 'G': mul = 1ULL << 30; end++; break;
+		default: break;
+		}
+	}
+	if(end == value || *end || errno == ERANGE || value[0] == '-' || n > max / mul)
+		usage_error("%s: '%s' is not a size (bytes, or with K, M or G) of at most %llu",
+			    opt, value, max);
+	n *= mul;
+	if(n < min)
+		usage_error("%s: %s is below the least, %llu bytes", opt, value, min);
+	return n;
+}
+
 void std_fds(void)
 {
 	int fd;

@@ -15,7 +15,7 @@ enum exit_code {
 	EXIT_OK = 0,
 	EXIT_USAGE = 1,      /* bad options or arguments */
 	EXIT_FAIL = 2,       /* connection, HTTP or protocol failure */
-	EXIT_TIMEOUT = 3     /* sse-cat --timeout passed with no event */
+	EXIT_TIMEOUT = 3     /* sse-cat --timeout or --deadline passed */
 };
 
 /* The program name used in messages; set once by main(). */
@@ -49,6 +49,13 @@ long long parse_num(const char *opt, const char *value, long long min, long long
  * ("0.5"), at most max; a usage error naming the option otherwise.
  */
 double parse_seconds(const char *opt, const char *value, double max);
+
+/*
+ * parse_bytes - a number of bytes, with an optional K, M or G suffix (powers
+ * of 1024), in [min, max]; a usage error naming the option otherwise.
+ */
+unsigned long long parse_bytes(const char *opt, const char *value,
+			      unsigned long long min, unsigned long long max);
 
 /* std_fds - make sure fds 0, 1 and 2 are open (on /dev/null if not). */
 void std_fds(void);

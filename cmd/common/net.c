@@ -81,6 +81,15 @@ CURL *net_easy(const struct net_opts *o, const char *url)
 	return c;
 }
 
+const char *net_where(const struct net_opts *o, const char *url, char *buf, size_t size)
+{
+	if(o->unix_socket)
+		snprintf(buf, size, "%s (socket %s)", url, o->unix_socket);
+	else
+		snprintf(buf, size, "%s", url);
+	return buf;
+}
+
 void net_free(struct net_opts *o)
 {
 	curl_slist_free_all(o->headers);

@@ -36,6 +36,12 @@ void net_finish(struct net_opts *o, const char *url);
 /* net_easy - a new handle for url with every shared setting applied. */
 CURL *net_easy(const struct net_opts *o, const char *url);
 
+/*
+ * net_where - what messages name as the peer: the URL, and the socket when
+ * -u is given ("http://x/events (socket /run/ssed.sock)").
+ */
+const char *net_where(const struct net_opts *o, const char *url, char *buf, size_t size);
+
 /* net_free - free what net_finish built. */
 void net_free(struct net_opts *o);
 

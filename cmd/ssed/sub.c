@@ -6,7 +6,11 @@
  * its topics by seq and copies whole events into the caller's buffer, the
  * stream's opening bytes first (stream.h). A cursor below its ring's tail
  * has lost events: the subscriber is dropped, and resumes with
- * Last-Event-ID to be told of the gap.
+ * Last-Event-ID to be told of the gap. A stream starts where
+ * hub_subscribe_from says: at the next event, after an id, or with history
+ * (all of it, the last N across its topics, the events younger than a
+ * duration); a poll ends once each cursor reaches the head its ring had
+ * at the subscribe.
  */
 #include <stdlib.h>
 #include <string.h>

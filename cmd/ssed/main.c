@@ -34,6 +34,8 @@ static const char usage_text[] =
 "Usage: ssed [OPTIONS]\n"
 "Serve Server-Sent Events: subscribe with GET /events/TOPIC, publish with\n"
 "POST /events/TOPIC (or GET /broadcast?msg=...); a demo page is at /.\n"
+"GET /events/TOPIC?since=all|N|DURATION|ID replays history (&poll=1: then ends);\n"
+"GET /topics lists the topics.\n"
 "\n"
 "  -l, --listen [ADDR:]PORT       listen on TCP (default 127.0.0.1:8080; repeatable;\n"
 "                                 0.0.0.0:PORT or [::]:PORT serve other hosts)\n"

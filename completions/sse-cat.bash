@@ -2,6 +2,21 @@
 # Words are taken from the line up to the cursor, split on blanks only, so
 # that a URL keeps its colons and an option=value word stays one; the replies are
 # then cut to what bash sees as the word (after its last : or =).
+# __sse_topics WORD - the URLs WORD completes to when it is an http(s) URL
+# ending in /events/PREFIX: one per topic a running broker lists (GET
+# /topics, with SSE_TOKEN when set), asked with a 1 s limit so that the
+# shell never hangs on a broker that does not answer.
+__sse_topics() {
+	local base prefix
+	local -a auth=()
+	[[ $1 =~ ^(https?://[^/?#]+(/[^?#]*)?)/events/([A-Za-z0-9._~-]*)$ ]] || return 0
+	base=${BASH_REMATCH[1]} prefix=${BASH_REMATCH[3]}
+	command -v curl >/dev/null 2>&1 || return 0
+	[[ -n ${SSE_TOKEN-} ]] && auth=(-H "Authorization: Bearer $SSE_TOKEN")
+	curl -qsf -m 1 "${auth[@]}" \
+		"$base/topics?prefix=$prefix&limit=500" </dev/null 2>/dev/null |
+		while read -r name _; do printf '%s\n' "$base/events/$name"; done
+}
 _sse_cat() {
 	local line cur prev opt= pre
 	local -a w r
@@ -28,18 +43,23 @@ _sse_cat() {
 		mapfile -t r < <(compgen -f -- "$cur") ;;
 	--exec)
 		mapfile -t r < <(compgen -c -- "$cur") ;;
+	--since)
+		r=($(compgen -W 'all 10 100 90s 10m 1h 1d id:' -- "$cur")) ;;
 	-n|--count|-e|--event|-t|--timeout|-W|--deadline|--last-event-id|-H|--header|--token|\
 	--max-retries|--max-event-size)
 		return ;;
 	*)
 		if [[ $cur == -* ]]; then
 			r=($(compgen -W '--format --exec --count --event --timeout --deadline
-				--no-reconnect --max-retries --max-event-size --state --last-event-id
+				--no-reconnect --since --poll --max-retries --max-event-size --state --last-event-id
 				--header --unix-socket --insecure --cacert --token --token-file
 				--verbose --quiet --help --version -o -n -e -t -W -H -u -k -v -q -h -V' -- "$cur"))
 		else
-			r=($(compgen -W 'http://localhost:8080/events/ https://' -- "$cur"))
-			compopt -o nospace 2>/dev/null || true
+			mapfile -t r < <(__sse_topics "$cur")
+			if ((${#r[@]} == 0)); then
+				r=($(compgen -W 'http://localhost:8080/events/ https://' -- "$cur"))
+				compopt -o nospace 2>/dev/null || true
+			fi
 		fi ;;
 	esac
 	[[ -n $opt ]] && cur=$opt=$cur r=("${r[@]/#/$opt=}")

@@ -8,13 +8,13 @@ _ssed() {
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-l|--listen|--tls-listen)
 		COMPREPLY=($(compgen -W '127.0.0.1:8080 0.0.0.0:8080 [::]:8080 [::1]:8080' -- "$cur")); return ;;
-	--allow-host|--history|--history-bytes|--history-age|--max-memory|--heartbeat|--retry|--cors|--max-body|--max-subscribers|--max-topics|--timeout|--header-timeout|--conn-memory|--threads|--delivery-threads|--publish-window|--jwt-cookie)
+	--allow-host|--history|--history-bytes|--history-age|--max-memory|--heartbeat|--retry|--cors|--drain|--max-body|--max-subscribers|--max-topics|--timeout|--header-timeout|--conn-memory|--threads|--delivery-threads|--publish-window)
 		return ;;
 	--trust-proxy)
 		COMPREPLY=($(compgen -W '127.0.0.1 ::1 unix' -- "$cur")); return ;;
 	esac
 	COMPREPLY=($(compgen -W '--listen --unix-socket --history --history-bytes --history-age --max-memory --store --store-sync --heartbeat
-		--retry --cors --max-body --max-subscribers --max-topics --metrics-token-file --no-broadcast
+		--retry --cors --drain --max-body --max-subscribers --max-topics --metrics-token-file --no-broadcast
 		--allow-host --publish-token-file --tls-listen --tls-cert --tls-key --jwt-key-file --jwt-cookie --jwt-query
 		--subscribe-token-file --timeout --header-timeout --conn-memory --threads --delivery-threads --publish-window --trust-proxy --verbose --quiet --help --version
 		-l -u -v -q -h -V' -- "$cur"))

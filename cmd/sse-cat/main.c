@@ -26,6 +26,7 @@
 #include "common.h"
 #include "net.h"
 #include "out.h"
+#include "since.h"
 #include "sse.h"
 #include "state.h"
 
@@ -42,7 +43,9 @@ enum cat_opt_id {
 	OPT_MAX_RETRIES,
 	OPT_MAX_EVENT_SIZE,
 	OPT_STATE,
-	OPT_EXEC
+	OPT_EXEC,
+	OPT_SINCE,
+	OPT_POLL
 };
 
 static const char usage_text[] =
@@ -62,6 +65,11 @@ static const char usage_text[] =
 "  -t, --timeout SECS          exit 3 when no event has arrived for SECS\n"
 "  -W, --deadline SECS         exit 3 when SECS have passed since the start\n"
 "      --no-reconnect          exit when the stream ends instead of reconnecting\n"
+"      --since WHEN            start with what the broker (ssed) retains: all, N (the\n"
+"                              last N events), DURATION (90s, 10m, 1h, 2d) or an id\n"
+"                              (id:ID when it looks like a number), then follow\n"
+"      --poll                  print what the broker retains (or what --since, --state\n"
+"                              or --last-event-id ask for) and exit 0\n"
 "      --max-retries N         exit 2 after N failed connection attempts in a row\n"
 "                              (default: retry for ever)\n"
 "      --last-event-id ID      resume after ID on the first connection\n"
@@ -83,6 +91,8 @@ static const struct option long_opts[] = {
 	{ "max-event-size", required_argument, NULL, OPT_MAX_EVENT_SIZE },
 	{ "max-retries", required_argument, NULL, OPT_MAX_RETRIES },
 	{ "no-reconnect", no_argument, NULL, OPT_NO_RECONNECT },
+	{ "poll", no_argument, NULL, OPT_POLL },
+	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "state", required_argument, NULL, OPT_STATE },
 	{ "timeout", required_argument, NULL, 't' },
 	NET_LONG_OPTS,
@@ -281,8 +291,9 @@ int main(int argc, char **argv)
 	struct sse_callbacks cb;
 	struct backoff bo;
 	struct curl_slist *hdrs = NULL;
-	const char *url, *last_id = NULL;
-	int c, reconnect = 1, rc = EXIT_FAIL;
+	const char *url, *last_id = NULL, *since = NULL;
+	char *hist_url = NULL;
+	int c, reconnect = 1, rc = EXIT_FAIL, poll = 0;
 	long long max_retries = 0;
 	double deadline_secs = 0, started;
 	char why[600], where[4200], state_id[ID_MAX + 2], err[200];
@@ -325,6 +336,12 @@ int main(int argc, char **argv)
 		case 't': k.timeout = parse_seconds("--timeout", optarg, 1e9); break;
 		case 'W': deadline_secs = parse_seconds("--deadline", optarg, 1e9); break;
 		case OPT_NO_RECONNECT: reconnect = 0; break;
+		case OPT_SINCE:
+			if(!since_ok(optarg))
+				usage_error("--since: '%s' is not all, N, DURATION or an id", optarg);
+			since = optarg;
+			break;
+		case OPT_POLL: poll = 1; break;
 		case OPT_MAX_RETRIES: max_retries = parse_num("--max-retries", optarg, 1, 1LL << 40); break;
 		case OPT_MAX_EVENT_SIZE:
 			k.max_event = parse_bytes("--max-event-size", optarg, 1024, 1ULL << 30);
@@ -348,6 +365,17 @@ int main(int argc, char **argv)
 		usage_error(optind == argc ? "no URL given" : "one URL only ('%s' is extra)",
 			    argv[argc - 1]);
 	url = argv[optind];
+	if(since || poll) {
+		/* The broker ends a poll's stream itself: the end is the exit. */
+		hist_url = since_url(url, since, poll);
+		if(!hist_url) {
+			errorf("out of memory");
+			return EXIT_FAIL;
+		}
+		url = hist_url;
+		if(poll)
+			reconnect = 0;
+	}
 	net_finish(&net, url);
 	net_where(&net, url, where, sizeof(where));
 	if(k.timeout > 0 && k.timeout < 0.001)
@@ -503,6 +531,7 @@ out:
 	sse_parser_free(k.parser);
 	out_free(&k.out);
 	net_free(&net);
+	free(hist_url);
 	curl_global_cleanup();
 	return rc;
 }

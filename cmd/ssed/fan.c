@@ -32,7 +32,7 @@
 #define BATCH_N 64              /* streams read under one hub lock */
 #define BATCH_BYTES (256 * 1024)
 
-enum { END_NONE, END_CLEAN, END_CLOSE };
+enum { END_NONE, END_CLEAN, END_CLOSE, END_DRAIN };
 
 struct fan_thread;
 
@@ -56,6 +56,8 @@ struct fan_stream {
 	double deadline;                /* mono() time it ends at; 0: none */
 	int (*still_ok)(void *);
 	void *still_ok_arg;
+	size_t didx;                    /* draining: its place in th's drain list, plus 1 */
+	double drain_at;                /* draining: when it ends */
 };
 
 struct fan_thread {
@@ -70,6 +72,11 @@ struct fan_thread {
 	int sleeping;                   /* in epoll_wait: the eventfd must be poked */
 	int running;
 	int started;                    /* its thread was created */
+	double drain_secs;              /* fan_drain asked: end streams over this long */
+	int drain_asked;                /* guarded by mu */
+	int draining;                   /* only this thread: the drain list is made */
+	struct fan_stream **dlist;      /* the streams to end, by drain_at (NULL: gone) */
+	size_t dn, dpos;
 	struct fan_stream *streams;     /* only this thread touches the list */
 	size_t nblocked;                /* streams waiting for EPOLLOUT */
 	size_t nguarded;                /* streams with a deadline or a check */
@@ -168,9 +175,24 @@ void fan_wake(void *stream)
 /*
  * End s: no more wakes, off every list, out of epoll, and back to
  * libmicrohttpd, which finishes it. s is not touched after the resume.
+ * END_DRAIN ends the stream cleanly and closes the connection, so the
+ * client's next request goes to a new one (the next ssed): the last chunk
+ * goes out here, and libmicrohttpd is told to close.
  */
 static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 {
+	if(how == END_DRAIN) {
+		if(!s->raw && s->outlen == s->outoff) {
+			ssize_t k = send(s->fd, "0\r\n\r\n", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			(void)k;  /* a socket that takes nothing is closed all the same */
+		}
+		how = END_CLOSE;
+	}
+	if(s->didx) {
+		t->dlist[s->didx - 1] = NULL;
+		s->didx = 0;
+	}
 	hub_quiet(t->fan->hub, s->sub);
 	pthread_mutex_lock(&t->mu);
 	dequeue(t, s);
@@ -358,6 +380,8 @@ static void turn(struct fan_thread *t)
 /* Streams handed over to t: into its epoll and list, then a first turn. */
 static void adopt(struct fan_thread *t, struct fan_stream *list, int closing)
 {
+	int drained = t->draining;
+
 	struct epoll_event ev;
 	struct fan_stream *s, *next;
 	int one = 1, zero = 0;
@@ -383,6 +407,11 @@ static void adopt(struct fan_thread *t, struct fan_stream *list, int closing)
 			end_stream(t, s, closing ? END_CLEAN : END_CLOSE);
 			continue;
 		}
+		if(drained) {
+			/* Opened while draining: the opening bytes, then the end. */
+			end_stream(t, s, END_DRAIN);
+			continue;
+		}
 		/* Each send is a whole batch: out at once, never corked. */
 		setsockopt(s->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
 		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -390,6 +419,65 @@ static void adopt(struct fan_thread *t, struct fan_stream *list, int closing)
 		enqueue(t, s);
 		pthread_mutex_unlock(&t->mu);
 	}
+}
+
+static double jitter(unsigned *seed)
+{
+	return (double)rand_r(seed) / ((double)RAND_MAX + 1.0);
+}
+
+/*
+ * The drain's schedule: the i-th of t's n streams ends at a random moment
+ * of the i-th of n equal slices of the drain time, so the ends are spread
+ * evenly (clients come back at a steady pace) and in an order no client
+ * can count on. The list is sorted by construction.
+ */
+static void drain_start(struct fan_thread *t, double secs)
+{
+	unsigned seed = (unsigned)(mono() * 1e6) ^ (unsigned)(uintptr_t)t;
+	struct fan_stream *s;
+	double t0 = mono();
+	size_t n = 0, i;
+
+	t->draining = 1;
+	for(s = t->streams; s; s = s->next)
+		n++;
+	t->dlist = n ? malloc(n * sizeof(*t->dlist)) : NULL;
+	if(!t->dlist) {
+		while(t->streams)
+			end_stream(t, t->streams, END_DRAIN);
+		return;
+	}
+	for(i = 0, s = t->streams; s; s = s->next, i++) {
+		t->dlist[i] = s;
+		s->didx = i + 1;
+		s->drain_at = t0 + ((double)i + jitter(&seed)) * secs / (double)n;
+	}
+	t->dn = n;
+	t->dpos = 0;
+}
+
+/* End the streams whose time has come; the milliseconds until the next
+ * one (-1: none left). */
+static int drain_due(struct fan_thread *t)
+{
+	double now = mono(), left;
+	struct fan_stream *s;
+
+	while(t->dpos < t->dn) {
+		s = t->dlist[t->dpos];
+		if(!s) {
+			t->dpos++;
+			continue;
+		}
+		if(s->drain_at > now) {
+			left = (s->drain_at - now) * 1000 + 1;
+			return left > 1000 ? 1000 : (int)left;
+		}
+		t->dpos++;
+		end_stream(t, s, END_DRAIN);
+	}
+	return -1;
 }
 
 static void end_all(struct fan_thread *t)
@@ -443,8 +531,8 @@ static void *fan_main(void *arg)
 	struct fan_thread *t = arg;
 	struct epoll_event evs[256];
 	struct fan_stream *batch, *s;
-	double next_reap = mono() + 1;
-	int n, i, closing, wait_ms;
+	double next_reap = mono() + 1, drain_secs = 0;
+	int n, i, closing, wait_ms, drain_asked, due;
 	unsigned gen;
 	uint64_t v;
 	ssize_t r;
@@ -452,11 +540,15 @@ static void *fan_main(void *arg)
 	for(;;) {
 		pthread_mutex_lock(&t->mu);
 		closing = t->closing;
+		drain_asked = t->drain_asked;
+		drain_secs = t->drain_secs;
 		batch = t->adopt;
 		t->adopt = NULL;
 		wait_ms = t->ready || batch ? 0 : 1000;
 		t->sleeping = wait_ms != 0;
 		pthread_mutex_unlock(&t->mu);
+		if(drain_asked && !t->draining && !closing)
+			drain_start(t, drain_secs);
 		/* Wake when the earliest token deadline falls, not later. */
 		if(wait_ms && t->next_deadline > 0) {
 			double ms = (t->next_deadline - mono()) * 1000 + 1;
@@ -466,6 +558,11 @@ static void *fan_main(void *arg)
 		}
 		if(batch)
 			adopt(t, batch, closing);
+		if(t->draining && !closing) {
+			due = drain_due(t);
+			if(due >= 0 && due < wait_ms)
+				wait_ms = due;
+		}
 		if(closing) {
 			end_all(t);
 			pthread_mutex_lock(&t->mu);
@@ -578,6 +675,20 @@ void fan_close(struct fan *f)
 	}
 }
 
+void fan_drain(struct fan *f, double secs)
+{
+	unsigned i;
+
+	for(i = 0; i < f->nthreads; i++) {
+		pthread_mutex_lock(&f->threads[i].mu);
+		f->threads[i].drain_asked = 1;
+		f->threads[i].drain_secs = secs;
+		pthread_mutex_unlock(&f->threads[i].mu);
+		if(f->threads[i].efd >= 0)
+			poke(&f->threads[i]);
+	}
+}
+
 void fan_stop(struct fan *f)
 {
 	unsigned i, n;
@@ -605,6 +716,7 @@ void fan_stop(struct fan *f)
 			close(f->threads[i].ep);
 		if(f->threads[i].efd >= 0)
 			close(f->threads[i].efd);
+		free(f->threads[i].dlist);
 		pthread_mutex_destroy(&f->threads[i].mu);
 	}
 	free(f->threads);

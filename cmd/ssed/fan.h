@@ -40,6 +40,14 @@ struct fan *fan_start(struct hub *h, unsigned nthreads, unsigned timeout_s);
  * every stream handed over from now on. */
 void fan_close(struct fan *f);
 
+/*
+ * fan_drain - end every stream over the next secs seconds, spread evenly
+ * with jitter (see fan.c), each cleanly and with its connection closed so
+ * the client comes back on a new one; a stream handed over from now on is
+ * ended that way at once. fan_close() still ends what is left.
+ */
+void fan_drain(struct fan *f, double secs);
+
 /* fan_stop - join the threads; fan_close() first, and wait for the streams
  * to be freed (hub_wait_empty) before stopping libmicrohttpd. From then on
  * fan_handover refuses, so a stream libmicrohttpd still serves ends there. */

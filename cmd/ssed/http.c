@@ -79,6 +79,8 @@ static enum MHD_Result respond(struct http_ctx *x, struct MHD_Connection *c, uns
 	enum MHD_Result rc;
 
 	add_cors(x, r);
+	if(__atomic_load_n(&x->draining, __ATOMIC_RELAXED))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");  /* go to the next ssed */
 	rc = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	notef("-> %u %s", status, note);
@@ -732,10 +734,75 @@ static enum MHD_Result topic_arg(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
+/* A whole decimal number, max when larger; -1 when v is not one. */
+static long long whole(const char *v, size_t n, long long max)
+{
+	long long x = 0;
+	size_t i;
+
+	if(n == 0)
+		return -1;
+	for(i = 0; i < n; i++) {
+		if(v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x > max ? x : x * 10 + (v[i] - '0');
+	}
+	return x > max ? max : x;
+}
+
+/*
+ * since_arg - the ?since= value into f: "all" (every event retained), N
+ * (the N newest), a DURATION (a number and s, m, h or d: the events
+ * published that long ago or later), "id:ID", or any other value, taken as
+ * an id (after that event, as Last-Event-ID). 0, or -1 when it is none.
+ */
+static int since_arg(const char *v, size_t n, struct hub_from *f)
+{
+	static const struct { char unit; long long secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }
+	};
+	long long k;
+	size_t i;
+
+	if(n == 0 || memchr(v, '\0', n))
+		return -1;
+	if(n == 3 && !memcmp(v, "all", 3)) {
+		f->kind = HUB_FROM_ALL;
+		return 0;
+	}
+	k = whole(v, n, 1000000000LL);
+	if(k >= 0) {
+		f->kind = HUB_FROM_LAST;
+		f->n = (uint64_t)k;
+		return 0;
+	}
+	for(i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		k = whole(v, n - 1, 400LL * 86400 / units[i].secs);
+		if(v[n - 1] == units[i].unit && k >= 0) {
+			f->kind = HUB_FROM_AGE;
+			f->n = (uint64_t)(k * units[i].secs) * 1000000u;
+			return 0;
+		}
+	}
+	if(n >= 3 && !memcmp(v, "id:", 3)) {
+		v += 3;
+		n -= 3;
+	}
+	if(n == 0 || n > HUB_ID_MAX || sse_check_field(v, n, 1))
+		return -1;
+	f->kind = HUB_FROM_ID;
+	f->id = v;
+	return 0;
+}
+
 static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, int head,
 				 int http10, const char *path_topic, size_t plen)
 {
 	struct access_token *tok = NULL;
+	struct hub_from from = { HUB_FROM_NEW, NULL, 0, 0 };
+	const char *since, *poll;
+	size_t since_len, poll_len;
+	int from_header;
 	struct topics t;
 	struct MHD_Response *r;
 	struct stream *s;
@@ -760,12 +827,30 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
 	if(last && !last[0])
 		last = NULL;
+	from_header = last != NULL;
 	if(!last)
 		last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last_event_id");
 	if(!last)
 		last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "lastEventId");
 	if(last && strlen(last) > HUB_ID_MAX)
 		return reply(x, c, MHD_HTTP_BAD_REQUEST, "Last-Event-ID too long", NULL, NULL);
+	/* History on request: the client's own resume point (Last-Event-ID)
+	 * wins over since=, so a reconnecting EventSource does not replay
+	 * again; since= wins over the last_event_id query. */
+	since = query_n(c, "since", &since_len);
+	if(since && since_arg(since, since_len, &from))
+		return reply(x, c, MHD_HTTP_BAD_REQUEST,
+			     "bad since: all, N, DURATION (90s, 10m, 1h, 2d), or an id", NULL, NULL);
+	if(last && (!since || from_header)) {
+		from.kind = HUB_FROM_ID;
+		from.id = last;
+	}
+	poll = query_n(c, "poll", &poll_len);
+	if(poll && !(poll_len == 1 && (poll[0] == '1' || poll[0] == '0')) && poll_len)
+		return reply(x, c, MHD_HTTP_BAD_REQUEST, "bad poll: 1 or 0", NULL, NULL);
+	from.poll = poll && (poll_len == 0 || poll[0] == '1');
+	if(from.poll && from.kind == HUB_FROM_NEW)
+		from.kind = HUB_FROM_ALL;  /* a poll alone asks for what is retained */
 	/* Every topic of the stream is allowed, so a resume replays nothing
 	 * the token does not grant. */
 	if(x->cfg->jwt && jwt_auth(x, c, 0, t.name, t.len, t.n, &tok, &rc))
@@ -791,7 +876,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	}
 	if(tok)
 		guard_stream(s);
-	s->sub = hub_subscribe(x->hub, t.name, t.len, t.n, last, s->fan, &err);
+	s->sub = hub_subscribe_from(x->hub, t.name, t.len, t.n, &from, s->fan, &err);
 	if(!s->sub) {
 		fan_stream_free(s->fan);
 		access_token_free(s->tok);
@@ -813,6 +898,81 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	return respond(x, c, MHD_HTTP_OK, r, "stream");
+}
+
+/* ---- the topic list */
+
+#define TOPICS_LIMIT 1000        /* lines a /topics reply holds by default */
+#define TOPICS_LIMIT_MAX 10000
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct hub_topic_info *)a)->name,
+		      ((const struct hub_topic_info *)b)->name);
+}
+
+/*
+ * GET /topics - the topics, sorted by name, one a line: the name, its
+ * subscribers and the events it retains for replay; ?format=json for a
+ * JSON object. ?prefix=P keeps the names starting with P; ?limit=N cuts
+ * the list at N (default 1000, at most 10000); X-Total-Count says how
+ * many matched in all.
+ */
+static enum MHD_Result topics(struct http_ctx *x, struct MHD_Connection *c)
+{
+	struct hub_topic_info *ti;
+	const char *prefix, *fmt, *lim;
+	size_t plen, flen, llen, n, k, i;
+	struct MHD_Response *r;
+	struct sse_buf b;
+	enum MHD_Result rc;
+	long long limit = TOPICS_LIMIT;
+	char line[HUB_TOPIC_MAX + 96], total[24];
+	int json, m;
+
+	if(auth(x, c, TOKEN_SUBSCRIBE, "access_token", &rc))
+		return rc;
+	prefix = query_n(c, "prefix", &plen);
+	fmt = query_n(c, "format", &flen);
+	lim = query_n(c, "limit", &llen);
+	if(prefix && plen && !hub_topic_ok(prefix, plen))
+		return reply(x, c, MHD_HTTP_BAD_REQUEST,
+			     "bad prefix: up to 128 of A-Z a-z 0-9 . _ ~ -", NULL, NULL);
+	json = fmt && flen == 4 && !memcmp(fmt, "json", 4);
+	if(fmt && !json && !(flen == 4 && !memcmp(fmt, "text", 4)))
+		return reply(x, c, MHD_HTTP_BAD_REQUEST, "bad format: text or json", NULL, NULL);
+	if(lim) {
+		limit = whole(lim, llen, TOPICS_LIMIT_MAX);
+		if(limit < 1)
+			return reply(x, c, MHD_HTTP_BAD_REQUEST, "bad limit: 1 to 10000", NULL, NULL);
+	}
+	ti = hub_topics(x->hub, prefix ? prefix : "", prefix ? plen : 0, &n);
+	if(n)
+		qsort(ti, n, sizeof(*ti), by_name);
+	k = n < (size_t)limit ? n : (size_t)limit;
+	sse_buf_init(&b, (size_t)TOPICS_LIMIT_MAX * sizeof(line) + 64);
+	if(json)
+		sse_buf_append(&b, "{\"topics\":[", 11);
+	for(i = 0; i < k; i++) {
+		m = snprintf(line, sizeof(line), json ? "%s{\"name\":\"%s\",\"subscribers\":%zu,\"retained\":%zu}"
+			     : "%s%s %zu %zu\n", json && i ? "," : "", ti[i].name,
+			     ti[i].subscribers, ti[i].retained);
+		sse_buf_append(&b, line, (size_t)m);
+	}
+	if(json) {
+		m = snprintf(line, sizeof(line), "],\"total\":%zu}\n", n);
+		sse_buf_append(&b, line, (size_t)m);
+	}
+	free(ti);
+	r = MHD_create_response_from_buffer(b.len, b.data ? b.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+	sse_buf_free(&b);
+	if(!r)
+		return MHD_NO;
+	snprintf(total, sizeof(total), "%zu", n);
+	MHD_add_response_header(r, "Content-Type", json ? "application/json" : "text/plain; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	MHD_add_response_header(r, "X-Total-Count", total);
+	return respond(x, c, MHD_HTTP_OK, r, "topics");
 }
 
 /* ---- metrics */
@@ -1083,6 +1243,21 @@ void http_reap(double limit)
 		      cut, limit);
 }
 
+size_t http_idle(double min_age)
+{
+	double now = mono();
+	struct track *t;
+	size_t n = 0;
+	int unread;
+
+	pthread_mutex_lock(&track_mu);
+	for(t = waiting; t; t = t->next)
+		if(now - t->since >= min_age && ioctl(t->fd, FIONREAD, &unread) == 0 && unread == 0)
+			n++;
+	pthread_mutex_unlock(&track_mu);
+	return n;
+}
+
 /* ---- routing */
 
 static int is(const char *method, const char *m)
@@ -1182,9 +1357,18 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 			return preflight(x, c, "GET, POST, OPTIONS");
 		return method_not_allowed(x, c, "GET, POST, OPTIONS");
 	}
+	if(!strcmp(url, "/topics")) {
+		if(get || head)
+			return topics(x, c);
+		if(is(method, "OPTIONS"))
+			return preflight(x, c, "GET, HEAD, OPTIONS");
+		return method_not_allowed(x, c, "GET, HEAD, OPTIONS");
+	}
 	if(!strcmp(url, "/metrics") || !strcmp(url, "/healthz")) {
 		if((get || head) && url[1] == 'm')
 			return metrics(x, c);
+		if((get || head) && __atomic_load_n(&x->draining, __ATOMIC_RELAXED))
+			return reply(x, c, MHD_HTTP_SERVICE_UNAVAILABLE, "draining", NULL, NULL);
 		if(get || head)
 			return reply(x, c, MHD_HTTP_OK, "ok", NULL, NULL);
 		if(is(method, "OPTIONS"))

@@ -181,6 +181,46 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
 			      const size_t *tlens, size_t ntopics,
 			      const char *last_id, void *conn, int *err);
 
+/* Where a new stream starts (hub_subscribe_from). */
+enum hub_from_kind {
+	HUB_FROM_NEW,        /* the events published from now on */
+	HUB_FROM_ID,         /* after the event id (as Last-Event-ID, gaps included) */
+	HUB_FROM_ALL,        /* every event retained for replay */
+	HUB_FROM_LAST,       /* the n newest retained, across the stream's topics */
+	HUB_FROM_AGE         /* the retained events published n microseconds ago or later */
+};
+
+struct hub_from {
+	enum hub_from_kind kind;
+	const char *id;          /* HUB_FROM_ID */
+	uint64_t n;              /* HUB_FROM_LAST, HUB_FROM_AGE */
+	int poll;                /* end the stream once the events retained at the
+				  * subscribe are sent, with nothing published later */
+};
+
+/*
+ * hub_subscribe_from - hub_subscribe, starting where from says. Only
+ * HUB_FROM_ID can open with an ssed-gap event; the others replay what is
+ * retained without one. Several topics merge in seq order, replay too.
+ */
+struct hub_sub *hub_subscribe_from(struct hub *h, const char *const *topics,
+				   const size_t *tlens, size_t ntopics,
+				   const struct hub_from *from, void *conn, int *err);
+
+/* One topic in hub_topics' list. */
+struct hub_topic_info {
+	char name[HUB_TOPIC_MAX + 1];
+	size_t subscribers;
+	size_t retained;         /* events a resume can replay */
+};
+
+/*
+ * hub_topics - every topic whose name starts with prefix (plen bytes; 0:
+ * every topic), in no order, in an array the caller frees; its length to
+ * *n. NULL with *n 0 when there is none or no memory.
+ */
+struct hub_topic_info *hub_topics(struct hub *h, const char *prefix, size_t plen, size_t *n);
+
 /* hub_unsubscribe - forget s (its connection is gone) and free it. A
  * subscriber that goes while behind the retained events (timed out, say)
  * counts as a slow subscriber dropped. */

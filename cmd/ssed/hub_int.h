@@ -21,6 +21,7 @@
 struct cursor {
 	struct topic *t;
 	uint64_t next;                  /* ring index of the next event to send */
+	uint64_t stop;                  /* a poll: the ring's head at the subscribe */
 	struct cursor *wprev, *wnext;   /* on t's waiter list while parked */
 	struct cursor *aprev, *anext;   /* on t's list of all cursors */
 	struct hub_sub *sub;
@@ -60,6 +61,7 @@ struct hub_sub {
 	void *conn;
 	int suspended;
 	int dropped;
+	int poll;                       /* ends once each cursor is at its stop */
 	unsigned hb;
 	struct topic *rt;               /* woken in round rid of rt, not read yet */
 	uint64_t rid;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -29,11 +30,15 @@
 
 #define RESERVE 256      /* connections kept for publishers and /metrics */
 #define SPARE_FDS 64     /* epoll, eventfds, listeners, files */
+#define DRAIN_DEFAULT 5  /* seconds a SIGTERM spreads the streams' ends over */
+#define IDLE_AGE 0.1     /* a connection quiet this long has no request in flight */
 
 static const char usage_text[] =
 "Usage: ssed [OPTIONS]\n"
 "Serve Server-Sent Events: subscribe with GET /events/TOPIC, publish with\n"
 "POST /events/TOPIC (or GET /broadcast?msg=...); a demo page is at /.\n"
+"GET /events/TOPIC?since=all|N|DURATION|ID replays history (&poll=1: then ends);\n"
+"GET /topics lists the topics.\n"
 "\n"
 "  -l, --listen [ADDR:]PORT       listen on TCP (default 127.0.0.1:8080; repeatable;\n"
 "                                 0.0.0.0:PORT or [::]:PORT serve other hosts)\n"
@@ -57,6 +62,8 @@ static const char usage_text[] =
 "      --heartbeat SECS           comment sent on idle streams (default 15, 0: off)\n"
 "      --retry MS                 retry field sent to each new stream (default: none)\n"
 "      --cors ORIGIN              allow cross-origin requests from ORIGIN (or *)\n"
+"      --drain SECS               on SIGTERM, end the streams spread over SECS\n"
+"                                 (default 5, 0: all at once)\n"
 "      --max-body SIZE            largest event a publish may send (default 1M)\n"
 "      --max-subscribers N        streams at most (default: what the open-file limit allows)\n"
 "      --max-topics N             topics at most (default 10000)\n"
@@ -89,7 +96,8 @@ static const char usage_text[] =
 "\n"
 "SIZE takes a K, M or G suffix; DURATION is a number with s, m, h or d (90s, 10m,\n"
 "1h; seconds without one). SIGHUP reads the token files, the JWT key and the\n"
-"certificate again; open streams stay.\n"
+"certificate again; open streams stay. SIGTERM or SIGINT drains (see --drain);\n"
+"a second one stops at once.\n"
 "See ssed(1) for the HTTP API.\n";
 
 enum opt_id {
@@ -98,7 +106,7 @@ enum opt_id {
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
 	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY, OPT_ALLOW_HOST, OPT_METRICS_TOKEN, OPT_NO_BROADCAST,
 	OPT_HISTORY_AGE, OPT_MAX_MEMORY, OPT_STORE, OPT_STORE_SYNC,
-	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_LISTEN, OPT_JWT_KEY, OPT_JWT_COOKIE, OPT_JWT_QUERY
+	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_LISTEN, OPT_JWT_KEY, OPT_JWT_COOKIE, OPT_JWT_QUERY, OPT_DRAIN
 };
 
 /* Sorted by long name. */
@@ -107,6 +115,7 @@ static const struct option long_opts[] = {
 	{ "conn-memory", required_argument, NULL, OPT_CONN_MEMORY },
 	{ "cors", required_argument, NULL, OPT_CORS },
 	{ "delivery-threads", required_argument, NULL, OPT_DELIVERY_THREADS },
+	{ "drain", required_argument, NULL, OPT_DRAIN },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "help", no_argument, NULL, 'h' },
@@ -344,6 +353,71 @@ static void reload(struct ssed_config *cfg, struct tls *tls, struct fan *fan)
 	}
 }
 
+/* Connections busy with a request: all but the streams and the idle ones. */
+static size_t in_flight(const struct listen_set *ls, struct hub *hub)
+{
+	const union MHD_DaemonInfo *di;
+	size_t conns = 0, other, i;
+
+	for(i = 0; i < ls->n; i++) {
+		if(!ls->l[i].d)
+			continue;
+		di = MHD_get_daemon_info(ls->l[i].d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if(di)
+			conns += di->num_connections;
+	}
+	other = hub_subscribers(hub) + http_idle(IDLE_AGE);
+	return conns > other ? conns - other : 0;
+}
+
+/*
+ * drain - the way out on SIGTERM or a first SIGINT: stop accepting at
+ * once, answer the requests in flight, and end the streams spread over
+ * secs seconds (fan_drain). Returns when the last stream is gone and no
+ * request is in flight, when the time is up, or at a second SIGINT or
+ * SIGTERM (the caller then stops at once). SIGHUP still reloads.
+ */
+static void drain(struct listen_set *ls, struct hub *hub, struct fan *fan, double secs,
+		  const sigset_t *sigs, struct ssed_config *cfg, struct tls *tls)
+{
+	double end = mono_now() + secs, left;
+	struct timespec ts;
+	MHD_socket fd;
+	size_t i;
+	int sig;
+
+	for(i = 0; i < ls->n; i++) {
+		if(!ls->l[i].d)
+			continue;
+		__atomic_store_n(&ls->l[i].ctx.draining, 1, __ATOMIC_RELAXED);
+		fd = MHD_quiesce_daemon(ls->l[i].d);
+		/* A socket of its own refuses connections from now on. One from
+		 * systemd stays as it is: its queue waits for the next ssed. The
+		 * descriptor is closed once the daemon has stopped. */
+		if(fd != MHD_INVALID_SOCKET && !ls->l[i].from_systemd)
+			shutdown(fd, SHUT_RDWR);
+	}
+	fan_drain(fan, secs);
+	for(;;) {
+		left = end - mono_now();
+		if(left <= 0 || (!hub_subscribers(hub) && !in_flight(ls, hub)))
+			return;
+		/* Nothing signals "the last one went": look 20 times a second. */
+		if(left > 0.05)
+			left = 0.05;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(left * 1e9);
+		sig = sigtimedwait(sigs, NULL, &ts);
+		if(sig == SIGHUP) {
+			reload(cfg, tls, fan);
+		} else if(sig == SIGINT || sig == SIGTERM) {
+			if(!msg_quiet)
+				fprintf(stderr, "ssed: %s: stopping at once\n", strsignal(sig));
+			return;
+		}
+	}
+}
+
 static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
 			const struct ssed_config *cfg, struct tls *tls)
 {
@@ -427,6 +501,7 @@ int main(int argc, char **argv)
 	struct tick_arg tick;
 	pthread_t tick_thread;
 	int c, sig, asked_subs = 0, rc = 1, tick_started = 0;
+	double drain_secs = DRAIN_DEFAULT;
 	struct hub *hub = NULL;
 	const char **hosts = NULL, **more;
 	struct fan *fan = NULL;
@@ -498,6 +573,7 @@ int main(int argc, char **argv)
 				usage_error("--cors: '%s' is not an origin", optarg);
 			cfg.cors = optarg;
 			break;
+		case OPT_DRAIN: drain_secs = parse_seconds("--drain", optarg, 3600); break;
 		case OPT_MAX_BODY: cfg.max_body = parse_size("--max-body", optarg, 1, (size_t)1 << 30); break;
 		case OPT_MAX_SUBS:
 			cfg.max_subscribers = (size_t)parse_num("--max-subscribers", optarg, 0, 10000000);
@@ -652,6 +728,12 @@ int main(int argc, char **argv)
 		if(c || sig != SIGHUP)
 			break;
 		reload(&cfg, tls, fan);
+	}
+	if(drain_secs > 0) {
+		if(!msg_quiet)
+			fprintf(stderr, "ssed: %s: draining %zu stream(s) over %g s\n", strsignal(sig),
+				hub_subscribers(hub), drain_secs);
+		drain(&ls, hub, fan, drain_secs, &sigs, &cfg, tls);
 	}
 	if(!msg_quiet)
 		fprintf(stderr, "ssed: %s: stopping\n", strsignal(sig));

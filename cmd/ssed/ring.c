@@ -147,6 +147,21 @@ uint64_t ring_find_after(const struct ring *r, uint64_t lo, uint64_t s)
 	return lo;
 }
 
+uint64_t ring_find_time(const struct ring *r, uint64_t lo, uint64_t us)
+{
+	uint64_t hi = r->head;
+
+	while(lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if(RING_EV(r, mid)->time_us < us)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 void ring_free(struct ring *r)
 {
 	while(r->head != r->tail)

@@ -73,6 +73,10 @@ void ring_evict(struct ring *r);
 /* ring_find_after - the first index in [lo, head) whose seq is above s. */
 uint64_t ring_find_after(const struct ring *r, uint64_t lo, uint64_t s);
 
+/* ring_find_time - the first index in [lo, head) whose event was
+ * published at us or later (times taken as non-decreasing). */
+uint64_t ring_find_time(const struct ring *r, uint64_t lo, uint64_t us);
+
 /* ring_free - free every event and the slots. */
 void ring_free(struct ring *r);
 

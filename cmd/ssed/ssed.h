@@ -49,6 +49,8 @@ struct http_ctx {
 	const struct ssed_config *cfg;
 	int is_unix;               /* tokens are not asked for on a Unix socket */
 	struct tls *tls;           /* an HTTPS listener's certificate; NULL: plain HTTP */
+	int draining;              /* set once by main (atomic): /healthz is 503, every
+				    * reply closes its connection */
 };
 
 /* The access handler, the completion callback and the external logger. */
@@ -70,6 +72,11 @@ void http_log(void *cls, const char *fmt, va_list ap);
 void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		 enum MHD_ConnectionNotificationCode code);
 void http_reap(double limit);
+
+/* http_idle - how many connections wait for a request with nothing of it
+ * read yet, and have waited min_age seconds at least: keep-alive
+ * connections a drain need not wait for. */
+size_t http_idle(double min_age);
 
 /* The demo page served at /. */
 extern const char page_html[];

@@ -6,10 +6,15 @@
  * its topics by seq and copies whole events into the caller's buffer, the
  * stream's opening bytes first (stream.h). A cursor below its ring's tail
  * has lost events: the subscriber is dropped, and resumes with
- * Last-Event-ID to be told of the gap.
+ * Last-Event-ID to be told of the gap. A stream starts where
+ * hub_subscribe_from says: at the next event, after an id, or with history
+ * (all of it, the last N across its topics, the events younger than a
+ * duration); a poll ends once each cursor reaches the head its ring had
+ * at the subscribe.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hub_int.h"
 #include "stream.h"
@@ -61,6 +66,83 @@ static int place_id(struct hub *h, struct hub_sub *s, const char *id, uint64_t *
 	return 1;
 }
 
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* HUB_FROM_LAST over several topics: each cursor starts at most n back;
+ * then the oldest of the merged events go until n are left. */
+static void keep_last(struct hub_sub *s, uint64_t n)
+{
+	uint64_t total = 0;
+	struct cursor *c;
+	size_t i;
+
+	for(i = 0; i < s->ncur; i++)
+		total += s->cur[i].t->r.head - s->cur[i].next;
+	while(total > n) {
+		c = NULL;
+		for(i = 0; i < s->ncur; i++) {
+			struct cursor *ci = &s->cur[i];
+
+			if(ci->next < ci->t->r.head &&
+			   (!c || RING_EV(&ci->t->r, ci->next)->seq < RING_EV(&c->t->r, c->next)->seq))
+				c = ci;
+		}
+		c->next++;
+		total--;
+	}
+}
+
+/* Where each cursor of s starts, for from; 1 when it is a gap. */
+static int place(struct hub *h, struct hub_sub *s, const struct hub_from *from)
+{
+	uint64_t seq = 0, lost, cut = 0;
+	int placed = 0, gap = 0;
+	size_t i;
+
+	if(from->kind == HUB_FROM_ID)
+		placed = place_id(h, s, from->id, &seq);
+	if(from->kind == HUB_FROM_AGE) {
+		cut = wall_us();
+		cut = cut > from->n ? cut - from->n : 0;
+	}
+	for(i = 0; i < s->ncur; i++) {
+		struct cursor *c = &s->cur[i];
+		struct topic *t = c->t;
+
+		if(from->kind == HUB_FROM_NEW) {
+			c->next = t->r.head;
+			continue;
+		}
+		c->next = replay_start(h, t, &lost);
+		switch(from->kind) {
+		case HUB_FROM_ID:
+			if(!placed || lost > seq)
+				gap = 1;
+			else
+				c->next = ring_find_after(&t->r, c->next, seq);
+			break;
+		case HUB_FROM_LAST:
+			if(t->r.head - c->next > from->n)
+				c->next = t->r.head - from->n;
+			break;
+		case HUB_FROM_AGE:
+			c->next = ring_find_time(&t->r, c->next, cut);
+			break;
+		default:
+			break;
+		}
+	}
+	if(from->kind == HUB_FROM_LAST && s->ncur > 1)
+		keep_last(s, from->n);
+	return gap;
+}
+
 static void unlink_all(struct cursor *c)
 {
 	if(c->aprev)
@@ -76,9 +158,17 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
 			      const size_t *tlens, size_t ntopics,
 			      const char *last_id, void *conn, int *err)
 {
+	struct hub_from from = { last_id ? HUB_FROM_ID : HUB_FROM_NEW, last_id, 0, 0 };
+
+	return hub_subscribe_from(h, topics, tlens, ntopics, &from, conn, err);
+}
+
+struct hub_sub *hub_subscribe_from(struct hub *h, const char *const *topics,
+				   const size_t *tlens, size_t ntopics,
+				   const struct hub_from *from, void *conn, int *err)
+{
 	struct hub_sub *s;
-	uint64_t seq = 0, lost;
-	int placed = 0, gap = 0;
+	int gap;
 	size_t i;
 
 	if(ntopics == 0 || ntopics > HUB_SUB_TOPICS_MAX) {
@@ -112,27 +202,16 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,
 		s->ncur = i + 1;
 		t->nsubs++;
 	}
-	if(last_id)
-		placed = place_id(h, s, last_id, &seq);
+	gap = place(h, s, from);
+	s->poll = from->poll;
 	for(i = 0; i < s->ncur; i++) {
-		struct topic *t = s->cur[i].t;
-
-		if(!last_id) {
-			s->cur[i].next = t->r.head;
-			continue;
-		}
-		s->cur[i].next = replay_start(h, t, &lost);
-		if(!placed || lost > seq)
-			gap = 1;
-		else
-			s->cur[i].next = ring_find_after(&t->r, s->cur[i].next, seq);
-	}
-	for(i = 0; i < s->ncur; i++)
+		s->cur[i].stop = s->cur[i].t->r.head;
 		if(s->cur[i].next < s->cur[i].t->low)
 			s->cur[i].t->low = s->cur[i].next;
+	}
 	if(gap)
 		h->st.gaps++;
-	s->pre = stream_opening(h->cfg.retry_ms, gap ? last_id : NULL, &s->pre_len);
+	s->pre = stream_opening(h->cfg.retry_ms, gap ? from->id : NULL, &s->pre_len);
 	if(!s->pre) {
 		*err = HUB_ENOMEM;
 		goto fail;
@@ -199,6 +278,19 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s)
 
 /* ---- reading */
 
+/* A poll that has sent everything it was to send. */
+static int poll_done(const struct hub_sub *s)
+{
+	size_t i;
+
+	if(!s->poll || s->partial || s->pre)
+		return 0;
+	for(i = 0; i < s->ncur; i++)
+		if(s->cur[i].next < s->cur[i].stop)
+			return 0;
+	return 1;
+}
+
 /* hub_read with the lock held. */
 static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
 {
@@ -237,12 +329,14 @@ static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t m
 		for(i = 0; i < s->ncur; i++) {
 			struct cursor *ci = &s->cur[i];
 
-			if(ci->next < ci->t->r.head &&
+			if(ci->next < (s->poll ? ci->stop : ci->t->r.head) &&
 			   (!e || RING_EV(&ci->t->r, ci->next)->seq < e->seq)) {
 				c = ci;
 				e = RING_EV(&ci->t->r, ci->next);
 			}
 		}
+		if(!e && s->poll)
+			break;  /* a poll parks never: it ends below */
 		if(!e) {
 			if(parked && n) {
 				wake__park(h, s);  /* all copied: wake it for the next event */
@@ -264,6 +358,14 @@ static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t m
 	}
 	for(i = 0; i < s->ncur; i++)  /* a publisher may wait for this reader */
 		pace__reader_moved(h, s->cur[i].t);
+	if(poll_done(s)) {
+		if(n) {
+			s->hb = h->hb;
+			h->st.delivered_bytes += n;
+			return (ssize_t)n;  /* the next read ends it */
+		}
+		goto end;
+	}
 	if(n == 0 && s->hb != h->hb && max >= STREAM_HEARTBEAT_LEN) {
 		memcpy(buf, STREAM_HEARTBEAT, STREAM_HEARTBEAT_LEN);
 		n = STREAM_HEARTBEAT_LEN;

@@ -330,3 +330,33 @@ void hub_expire(struct hub *h)
 	}
 	pthread_mutex_unlock(&h->mu);
 }
+
+struct hub_topic_info *hub_topics(struct hub *h, const char *prefix, size_t plen, size_t *n)
+{
+	struct hub_topic_info *out;
+	struct topic *t;
+	size_t k = 0, cap;
+
+	*n = 0;
+	pthread_mutex_lock(&h->mu);
+	cap = h->st.topics;
+	out = cap ? malloc(cap * sizeof(*out)) : NULL;
+	for(t = h->lru; out && t && k < cap; t = t->lnext) {
+		uint64_t kept = t->r.head - t->r.tail;
+
+		if(t->namelen < plen || memcmp(t->name, prefix, plen))
+			continue;
+		memcpy(out[k].name, t->name, t->namelen);
+		out[k].name[t->namelen] = '\0';
+		out[k].subscribers = t->nsubs;
+		out[k].retained = (size_t)(kept < h->cfg.history ? kept : h->cfg.history);
+		k++;
+	}
+	pthread_mutex_unlock(&h->mu);
+	if(!k) {
+		free(out);
+		return NULL;
+	}
+	*n = k;
+	return out;
+}

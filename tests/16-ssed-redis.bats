@@ -317,3 +317,85 @@ expect_data() { seq -f 'e%.0f' "$@"; }
 	metric_ge ssed_slow_subscribers_dropped_total 1
 	metric_ge ssed_gaps_total 1
 }
+
+# start_lb PRIMARY BACKUP - Debian's nginx on a free loopback port in front of
+# two nodes (the second one used when the first fails); sets LB.
+start_lb() {
+	local dir=$BATS_TEST_TMPDIR/nginx port
+	mkdir -p "$dir/tmp"
+	port=$(free_port)
+	cat >"$dir/nginx.conf" <<-CONF
+		daemon off;
+		worker_processes 1;
+		pid $dir/nginx.pid;
+		error_log $dir/error.log;
+		events { worker_connections 256; }
+		http {
+			access_log off;
+			client_body_temp_path $dir/tmp/body;
+			proxy_temp_path $dir/tmp/proxy;
+			fastcgi_temp_path $dir/tmp/fastcgi;
+			uwsgi_temp_path $dir/tmp/uwsgi;
+			scgi_temp_path $dir/tmp/scgi;
+			upstream nodes {
+				server $1 max_fails=1 fail_timeout=30s;
+				server $2 backup;
+			}
+			server {
+				listen 127.0.0.1:$port;
+				location / {
+					proxy_pass http://nodes;
+					proxy_http_version 1.1;
+					proxy_set_header Connection "";
+					proxy_buffering off;
+					proxy_read_timeout 1h;
+					proxy_connect_timeout 2s;
+					# The nodes answer loopback Host names only.
+					proxy_set_header Host 127.0.0.1;
+				}
+			}
+		}
+	CONF
+	bg nginx -e "$dir/error.log" -c "$dir/nginx.conf"
+	LB=http://127.0.0.1:$port
+	wait_for curl -sf "$LB/healthz" -o /dev/null || { cat "$dir/error.log"; return 1; }
+}
+
+@test "a browser behind nginx: the node serving it is killed, its EventSource resumes on the other node, every event once, no ssed-gap" {
+	command -v nginx
+	command -v chromium
+	npm_deps playwright-core
+	start_redis
+	nodes 2 --retry 300
+	start_lb "${NODE[1]}" "${NODE[2]}"
+	in=$BATS_TEST_TMPDIR/in
+	out=$BATS_TEST_TMPDIR/out
+	mkfifo "$in"
+	timeout 90 node "$TESTS/js/restart.js" "$LB/" <"$in" >"$out" 2>&1 3>&- &
+	node_pid=$!
+	PIDS+=("$node_pid")
+	exec 7>"$in"
+	wait_for grep -qx ready "$out"
+	on 1
+	metric_is ssed_subscribers 1
+	for i in $(seq 1 20); do
+		curl -sf -d "a$i" "http://${NODE[$((i % 2 + 1))]}/events/alpha?event=add" >/dev/null
+	done
+	echo "expect 20 1" >&7
+	wait_for grep -qx 'seen 20' "$out"
+	kill -9 "${NPID[1]}"
+	# Published while the browser finds its way to node 2.
+	for i in $(seq 21 40); do
+		curl -sf -d "a$i" "http://${NODE[2]}/events/alpha?event=add" >/dev/null
+	done
+	echo "expect 40 2" >&7
+	wait_for grep -qx 'seen 40' "$out"
+	on 2
+	metric_is ssed_subscribers 1
+	echo done >&7
+	exec 7>&-
+	wait "$node_pid"
+	cat "$out"
+	diff <(sed -n 's/^event //p' "$out") <(seq -f 'add:a%.0f' 1 40)
+	grep -qx 'opens 2 gaps 0' "$out"
+}

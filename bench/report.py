@@ -57,6 +57,17 @@ TITLES = {
     "one_req": "One request per event: one subscriber, 100,000 POSTs over one connection, and the server's CPU for them",
     "pipe": "Pipe: 1,000,000 lines into one subscriber (seconds; lower is better)",
 }
+CN = int(os.environ.get("CLUSTER_N", "30000"))
+TITLES.update({
+    f"cluster_burst_{CN}": f"Three nodes on one Redis: {CN:,} subscribers spread over them, "
+                           f"{BURST:,} events to one node as fast as replies come",
+    f"cluster_rate100_{CN}": f"Three nodes on one Redis: {CN:,} subscribers spread over them, "
+                             "1,000 events at 100/s to one node",
+    "cluster_req": "Three nodes on one Redis: one POST per event to one node, one subscriber on another",
+})
+for n in (1000, 10000):
+    TITLES[f"node_burst_{n}"] = (f"One node's fan-out burst, {n:,} subscribers: "
+                                 "--redis (ssed) against memory mode (ssed_memory)")
 
 print("# Benchmark results: ssed, nchan and the roofline side by side\n")
 print("Made by `make bench` (bench/run.sh): both servers on loopback, the same load client "
@@ -108,7 +119,7 @@ for s in scens:
             servers.append(srv)
         if m not in metrics:
             metrics.append(m)
-    refs = [r for r in ("nchan", "roofline") if r in servers and "ssed" in servers]
+    refs = [r for r in ("nchan", "roofline", "ssed_memory") if r in servers and "ssed" in servers]
     cols = servers + [f"ssed / {r}" for r in refs]
     print("| metric | " + " | ".join(cols) + " |")
     print("| --- |" + " --- |" * len(cols))

@@ -66,6 +66,17 @@ TITLES = {
 }
 for n in (1000, 10000):
     TITLES[f"store_burst_{n}"] = f"--store: fan-out burst, {n:,} subscribers, {BURST:,} events, beside memory mode"
+CN = int(os.environ.get("CLUSTER_N", "30000"))
+TITLES.update({
+    f"cluster_burst_{CN}": f"Three nodes on one Redis: {CN:,} subscribers spread over them, "
+                           f"{BURST:,} events to one node as fast as replies come",
+    f"cluster_rate100_{CN}": f"Three nodes on one Redis: {CN:,} subscribers spread over them, "
+                             "1,000 events at 100/s to one node",
+    "cluster_req": "Three nodes on one Redis: one POST per event to one node, one subscriber on another",
+})
+for n in (1000, 10000):
+    TITLES[f"node_burst_{n}"] = (f"One node's fan-out burst, {n:,} subscribers: "
+                                 "--redis (ssed) against memory mode (ssed_memory)")
 
 print("# Benchmark results: ssed, nchan and the roofline side by side\n")
 print("Made by `make bench` (bench/run.sh): both servers on loopback, the same load client "
@@ -117,7 +128,7 @@ for s in scens:
             servers.append(srv)
         if m not in metrics:
             metrics.append(m)
-    refs = [r for r in ("nchan", "roofline") if r in servers and "ssed" in servers]
+    refs = [r for r in ("nchan", "roofline", "ssed_memory") if r in servers and "ssed" in servers]
     cols = servers + [f"ssed / {r}" for r in refs]
     # Scenarios that compare one ssed with itself: https over http, and
     # --store over memory mode.

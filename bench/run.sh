@@ -15,6 +15,10 @@
 # STORE_LAT_EVENTS (2000: publish latency), STARTUP_EVENTS and
 # STARTUP_TOPICS (1000000 over 1000: the restart), STEADY_EVENTS (10000000:
 # the file size under a steady load).
+# Several nodes: CLUSTER (default 1: three ssed --redis against three nchan
+# on one Redis), CLUSTER_N (default 30000 subscribers over them),
+# CLUSTER_REQ (default 20000 one-request events through Redis),
+# CLUSTER_ONLY=1 (those alone).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 B=${B:-bin}
@@ -390,6 +394,168 @@ store_round() {
 	store_steady
 }
 
+# ---- several nodes through one Redis: ssed --redis against nchan with its
+# Redis storage, three of each on this machine (CLUSTER_N subscribers spread
+# over them: more than one process can hold here)
+
+NODES=3
+CLUSTER_N=${CLUSTER_N:-30000}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A Redis of the run's own, empty, nothing saved (the same for both).
+start_redis() {
+	RPORT=$(free_port)
+	redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --daemonize no \
+		--logfile "$PWD/$out/redis.log" &
+	RPID=$!
+	for _ in $(seq 1 250); do
+		[ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
+# start_cluster KIND [SSED ARGS...] - KIND ssed (--redis) or nchan
+# (nchan_use_redis), NODES of them on one new Redis; sets CPORTS, CPIDS.
+start_cluster() {
+	local kind=$1 i dir
+	shift
+	CPORTS=() CPIDS=()
+	start_redis || { echo "redis-server did not start"; return 1; }
+	for i in $(seq 1 "$NODES"); do
+		if [ "$kind" = ssed ]; then
+			"$B/ssed" -q -l 127.0.0.1:0 --history "$HISTORY" --history-bytes 256M --heartbeat 60 \
+				--redis "redis://127.0.0.1:$RPORT" "$@" 2>>"$out/ssed.err" &
+			SPID=$!
+			ssed_port
+		else
+			dir=$out/nginx$i
+			for _ in 1 2 3 4 5; do
+				PORT=$((20000 + RANDOM % 12000))
+				rm -rf "$dir" && mkdir -p "$dir"
+				sed -e "s#@DIR@#$PWD/$dir#g; s#@PORT@#$PORT#; s#@HISTORY@#$HISTORY#" \
+				    -e "s#^\( *\)nchan_shared_memory_size.*#&\n\1nchan_redis_url redis://127.0.0.1:$RPORT;#" \
+				    -e "s#^\( *\)nchan_channel_id.*#&\n\1nchan_use_redis on;#" \
+					bench/nchan.conf.in >"$dir/nginx.conf"
+				nginx -c "$PWD/$dir/nginx.conf" -p "$PWD/$dir" 2>>"$out/nginx-start.err" &
+				SPID=$!
+				for _ in $(seq 1 250); do
+					curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break 2
+					kill -0 "$SPID" 2>/dev/null || break
+					sleep 0.02
+				done
+			done
+		fi
+		CPORTS+=("$PORT")
+		CPIDS+=("$SPID")
+	done
+}
+
+stop_cluster() {
+	local p
+	for p in "${CPIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${CPIDS[@]}"; do wait "$p" 2>/dev/null; done
+	kill "$RPID" 2>/dev/null
+	wait "$RPID" 2>/dev/null
+}
+
+# cluster_fanout KIND N EVENTS RATE NAME - N subscribers spread over the
+# nodes, EVENTS published to the first node. Deliveries/s and lost are the
+# sums over the nodes; p50, p99 and max the worst node's.
+cluster_fanout() {
+	local kind=$1 n=$2 events=$3 rate=$4 name=$5 i lps=() pub=/events f
+	[ "$kind" = nchan ] && pub=/pub
+	start_cluster "$kind" || return
+	for i in $(seq 0 $((NODES - 1))); do
+		timeout 300 "$LOAD" sub 127.0.0.1 "${CPORTS[$i]}" /events/fan $((n / NODES)) "$events" 280 20 \
+			>"$out/cfan$i.out" &
+		lps+=($!)
+	done
+	for i in $(seq 0 $((NODES - 1))); do wait_ready "$out/cfan$i.out"; done
+	timeout 280 "$LOAD" pub 127.0.0.1 "${CPORTS[0]}" "$pub/fan" "$events" "$rate" "$PUBLISH_SECS" \
+		>"$out/pub.out" || kill "${lps[@]}" 2>/dev/null
+	wait "${lps[@]}"
+	for i in $(seq 0 $((NODES - 1))); do tail -1 "$out/cfan$i.out"; done >"$out/cfan.all"
+	record "$name" "$kind" deliveries_per_s "$(awk '{ s += $8 } END { print s + 0 }' "$out/cfan.all")"
+	record "$name" "$kind" p50_ms "$(awk '$10 > m { m = $10 } END { print m + 0 }' "$out/cfan.all")"
+	record "$name" "$kind" p99_ms "$(awk '$12 > m { m = $12 } END { print m + 0 }' "$out/cfan.all")"
+	record "$name" "$kind" max_ms "$(awk '$14 > m { m = $14 } END { print m + 0 }' "$out/cfan.all")"
+	record "$name" "$kind" lost "$(awk '{ s += $4 } END { print s + 0 }' "$out/cfan.all")"
+	record "$name" "$kind" events_published "$(awk '{ print $2 }' "$out/pub.out")"
+	record "$name" "$kind" publish_per_s "$(awk '{ print $4 }' "$out/pub.out")"
+	stop_cluster
+}
+
+# cluster_req KIND - one POST per event to the first node, one subscriber on
+# the second: what one request per event costs through Redis.
+cluster_req() {
+	local kind=$1 lp pub=/events
+	[ "$kind" = nchan ] && pub=/pub
+	start_cluster "$kind" || return
+	timeout 120 "$LOAD" sub 127.0.0.1 "${CPORTS[1]}" /events/req 1 "$CLUSTER_REQ" 110 >"$out/req.out" &
+	lp=$!
+	wait_ready "$out/req.out"
+	timeout 110 "$LOAD" pub 127.0.0.1 "${CPORTS[0]}" "$pub/req" "$CLUSTER_REQ" >"$out/pub.out" ||
+		kill "$lp" 2>/dev/null
+	wait "$lp"
+	set -- $(tail -1 "$out/req.out")
+	record cluster_req "$kind" events_per_s "${8:-0}"
+	record cluster_req "$kind" lost "${4:-0}"
+	stop_cluster
+}
+
+# node_fanout N - one ssed's burst fan-out with --redis against memory mode.
+node_fanout() {
+	local n=$1 lp line kind
+	for kind in ssed_memory ssed; do
+		if [ "$kind" = ssed ]; then
+			start_cluster ssed || return
+			PORT=${CPORTS[0]}
+			kill "${CPIDS[1]}" "${CPIDS[2]}" 2>/dev/null  # one node
+		else
+			start_server ssed
+		fi
+		timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/fan "$n" "$BURST_EVENTS" 280 20 >"$out/fan.out" &
+		lp=$!
+		wait_ready "$out/fan.out"
+		timeout 280 "$LOAD" pub 127.0.0.1 "$PORT" /events/fan "$BURST_EVENTS" 0 "$PUBLISH_SECS" \
+			>"$out/pub.out" || kill "$lp" 2>/dev/null
+		wait "$lp"
+		set -- $(tail -1 "$out/fan.out")
+		record "node_burst_$n" "$kind" deliveries_per_s "${8:-0}"
+		record "node_burst_$n" "$kind" p99_ms "${12:-0}"
+		record "node_burst_$n" "$kind" lost "${4:-0}"
+		if [ "$kind" = ssed ]; then stop_cluster; else stop_server; fi
+	done
+}
+
+CLUSTER_REQ=${CLUSTER_REQ:-20000}
+# cluster_all - the scenarios above, once (a round of their own).
+cluster_all() {
+	local k ckinds=ssed
+	command -v redis-server >/dev/null || { echo "# redis-server is not installed: no cluster scenarios"; return; }
+	[ "$have_nchan" = 1 ] && ckinds="ssed nchan"
+	for k in $ckinds; do cluster_fanout "$k" "$CLUSTER_N" "$BURST_EVENTS" 0 "cluster_burst_$CLUSTER_N"; done
+	for k in $ckinds; do cluster_fanout "$k" "$CLUSTER_N" 1000 100 "cluster_rate100_$CLUSTER_N"; done
+	node_fanout "$pass_n"
+	for k in $ckinds; do cluster_req "$k"; done
+}
+
+# CLUSTER_ONLY=1: only the Redis scenarios (REPEAT rounds), then the report.
+if [ "${CLUSTER_ONLY:-0}" = 1 ]; then
+	pass_n=$(printf '%s\n' $SIZES | sort -n | tail -1)
+	for r in $(seq 1 "$REPEAT"); do
+		echo "# round $r of $REPEAT (Redis scenarios only)"
+		cluster_all
+	done
+	CLUSTER_N=$CLUSTER_N PUBLISH_SECS=$PUBLISH_SECS BURST_EVENTS=$BURST_EVENTS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
+	cat bench/RESULTS.md
+	exit 0
+fi
+
 # ---- the run
 echo "# $(uname -sr), $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 }') GiB; ssed $("$B/ssed" --version | cut -d' ' -f2-)"
 [ "$have_nchan" = 1 ] || echo "# nchan is not installed (nginx + libnginx-mod-nchan): ssed alone"
@@ -423,8 +589,9 @@ for r in $(seq 1 "$REPEAT"); do
 		for p in http https; do tls "$p" "$n"; done
 	done
 	[ "$STORE" = 1 ] && store_round
+	[ "${CLUSTER:-1}" = 1 ] && cluster_all
 done
-PUBLISH_SECS=$PUBLISH_SECS BURST_EVENTS=$BURST_EVENTS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
+CLUSTER_N=$CLUSTER_N PUBLISH_SECS=$PUBLISH_SECS BURST_EVENTS=$BURST_EVENTS python3 bench/report.py "$raw" "$REPEAT" >bench/RESULTS.md
 cat bench/RESULTS.md
 if command -v gnuplot >/dev/null && [ -s "$out/chart.dat" ]; then
 	gnuplot bench/chart.gp && echo "# chart: bench/results.png"

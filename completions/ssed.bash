@@ -12,11 +12,16 @@ _ssed() {
 		return ;;
 	--trust-proxy)
 		COMPREPLY=($(compgen -W '127.0.0.1 ::1 unix' -- "$cur")); return ;;
+	--redis)
+		COMPREPLY=($(compgen -W 'redis://127.0.0.1:6379 unix:///run/redis/redis-server.sock' -- "$cur")); return ;;
+	--redis-password-file)
+		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	esac
 	COMPREPLY=($(compgen -W '--listen --unix-socket --history --history-bytes --history-age --max-memory --store --store-sync --heartbeat
 		--retry --cors --drain --max-body --max-subscribers --max-topics --metrics-token-file --no-broadcast
 		--allow-host --publish-token-file --tls-listen --tls-cert --tls-key --jwt-key-file --jwt-cookie --jwt-query
 		--subscribe-token-file --timeout --header-timeout --conn-memory --threads --delivery-threads --publish-window --trust-proxy --verbose --quiet --help --version
+		--redis --redis-password-file
 		-l -u -v -q -h -V' -- "$cur"))
 }
 complete -F _ssed ssed

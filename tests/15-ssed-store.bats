@@ -316,3 +316,10 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	grep -qx 'opens 2 gaps 0' "$out"
 	metric_is ssed_gaps_total 0
 }
+
+@test "--store and --redis together are a usage error, and nothing is written" {
+	run "$SSED" -l 127.0.0.1:0 --store "$DB" --redis redis://127.0.0.1:1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--store and --redis"* ]]
+	[ ! -e "$DB" ]
+}

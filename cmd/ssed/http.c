@@ -1031,6 +1031,45 @@ static int store_metrics(struct http_ctx *x, char **text, int n)
 	return n + m;
 }
 
+/* The shared backend's own lines (--redis), appended to text; text
+ * itself when there are none, NULL when out of memory (text freed). */
+static char *redis_metrics(struct hub *hub, char *text, int *n)
+{
+	struct store_stats ss;
+	const char *name;
+	char *all;
+	int m;
+
+	hub_store_stats(hub, &ss, &name);
+	if(strcmp(name, "redis"))
+		return text;
+	m = asprintf(&all,
+		"%s"
+		"# HELP ssed_redis_connected 1 when this node can store events in Redis now.\n"
+		"# TYPE ssed_redis_connected gauge\n"
+		"ssed_redis_connected %d\n"
+		"# HELP ssed_redis_behind_events Events in Redis's shared log this node has not delivered yet.\n"
+		"# TYPE ssed_redis_behind_events gauge\n"
+		"ssed_redis_behind_events %llu\n"
+		"# HELP ssed_redis_reconnects_total Connections to Redis made again after one was lost.\n"
+		"# TYPE ssed_redis_reconnects_total counter\n"
+		"ssed_redis_reconnects_total %llu\n"
+		"# HELP ssed_redis_events Events Redis holds in the topics' histories.\n"
+		"# TYPE ssed_redis_events gauge\n"
+		"ssed_redis_events %llu\n"
+		"# HELP ssed_redis_write_errors_total Publishes Redis did not store.\n"
+		"# TYPE ssed_redis_write_errors_total counter\n"
+		"ssed_redis_write_errors_total %llu\n",
+		text, ss.connected, (unsigned long long)ss.behind,
+		(unsigned long long)ss.reconnects, (unsigned long long)ss.events,
+		(unsigned long long)ss.write_errors);
+	free(text);
+	if(m < 0)
+		return NULL;
+	*n = m;
+	return all;
+}
+
 static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 {
 	struct hub_stats st;
@@ -1101,6 +1140,9 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		return MHD_NO;
 	n = store_metrics(x, &text, n);
 	if(n < 0)
+		return MHD_NO;
+	text = redis_metrics(x->hub, text, &n);
+	if(!text)
 		return MHD_NO;
 	r = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_FREE);
 	if(!r) {

@@ -91,9 +91,15 @@ static void sink_commit(void *ud, const struct store_ev *ev, size_t n)
 		pthread_mutex_unlock(&h->mu);
 }
 
+/* Nothing up to upto can be replayed: resumes from before it are gaps.
+ * The streams open now may have missed some of it (events of other nodes
+ * this node never got), so they end, as a slow subscriber does: their
+ * clients resume with Last-Event-ID and are told of the gap, never left
+ * to skip it in silence. */
 static void sink_lost(void *ud, uint64_t upto)
 {
 	struct hub *h = ud;
+	struct hub_sub *s;
 	struct topic *t;
 
 	pthread_mutex_lock(&h->mu);
@@ -102,6 +108,14 @@ static void sink_lost(void *ud, uint64_t upto)
 	for(t = h->lru; t; t = t->lnext)
 		if(t->r.evicted_seq < upto)
 			t->r.evicted_seq = upto;
+	for(s = h->subs; s; s = s->next) {
+		if(s->dropped)
+			continue;
+		s->dropped = 1;
+		h->st.slow_dropped++;
+		if(s->suspended)
+			wake__unpark(h, s);
+	}
 	pthread_mutex_unlock(&h->mu);
 }
 
@@ -271,13 +285,11 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 	}
 	rc = rc ? hub_err_of(rc) : a.p.rc;
 	if(!rc && a.p.x) {
-		/* Stored and committed without its ref handed back (a
-		 * backend's reader met it first): the id is the event's own,
-		 * or the seq append wrote back. */
-		if(a.p.x->idlen)
-			memcpy(id_out, a.p.x->id, a.p.x->idlen + 1);
-		else
-			snprintf(id_out, HUB_ID_MAX + 1, "%llu", (unsigned long long)se.seq);
+		/* Stored, but committed without our copy (a shared backend's
+		 * reader commits every node's events as it reads them) or not
+		 * yet: the id is still the seq the backend gave it. */
+		ring_ev_seal(a.p.x, se.seq);
+		memcpy(id_out, a.p.x->id, a.p.x->idlen + 1);
 	}
 	t->npending--;
 	/* The event is out; the reply waits for the streams' turn. */

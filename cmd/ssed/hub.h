@@ -174,7 +174,12 @@ int hub_publish_batch(struct hub *h, const char *topic, size_t tlen, struct hub_
  * that event: the retained events after it are replayed first. An id the
  * hub cannot place, or one older than what it retains, is a gap: the
  * stream then opens with an event of type "ssed-gap" whose data is the id
- * asked for, and replays everything retained.
+ * asked for, and replays everything retained. With a shared backend
+ * (store_ops.shared) a seq above every one committed here is one this
+ * node's reader has not reached yet: it places, and the stream skips the
+ * events up to it as they come. When the backend reports lost history
+ * (store_sink.lost), every open stream ends, so that its client resumes
+ * and is told of the gap.
  * Returns NULL and sets *err to HUB_EBUSY (limits) or HUB_ENOMEM.
  */
 struct hub_sub *hub_subscribe(struct hub *h, const char *const *topics,

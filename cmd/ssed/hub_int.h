@@ -66,6 +66,8 @@ struct hub_sub {
 	struct topic *rt;               /* woken in round rid of rt, not read yet */
 	uint64_t rid;
 	size_t partial;                 /* bytes of the current event sent */
+	uint64_t after;                 /* events up to this seq were sent before
+					 * (a resume ahead of this node's reader) */
 	char *pre;                      /* opening bytes, then NULL */
 	size_t pre_len, pre_off;
 	size_t ncur;

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +90,12 @@ static const char usage_text[] =
 "                                 (default: half the CPUs, at least 1)\n"
 "      --publish-window N         a publish's reply waits while streams due an event\n"
 "                                 are N events or more behind (default 32, 0: never)\n"
+"      --redis URL                share topics, ids and history with the other ssed\n"
+"                                 on the same Redis: redis://[USER@]HOST[:PORT][/DB]\n"
+"                                 or unix:///PATH (a publish is acknowledged once\n"
+"                                 Redis has it; 503 while Redis is unreachable)\n"
+"      --redis-password-file FILE  Redis's password, the file's first line (else\n"
+"                                 $SSED_REDIS_PASSWORD, else none)\n"
 "  -v, --verbose                  log every request\n"
 "  -q, --quiet                    log errors only\n"
 "  -h, --help                     show this help and exit\n"
@@ -106,7 +113,8 @@ enum opt_id {
 	OPT_TIMEOUT, OPT_THREADS, OPT_HEADER_TIMEOUT, OPT_CONN_MEMORY, OPT_DELIVERY_THREADS,
 	OPT_PUBLISH_WINDOW, OPT_TRUST_PROXY, OPT_ALLOW_HOST, OPT_METRICS_TOKEN, OPT_NO_BROADCAST,
 	OPT_HISTORY_AGE, OPT_MAX_MEMORY, OPT_STORE, OPT_STORE_SYNC,
-	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_LISTEN, OPT_JWT_KEY, OPT_JWT_COOKIE, OPT_JWT_QUERY, OPT_DRAIN
+	OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_LISTEN, OPT_JWT_KEY, OPT_JWT_COOKIE, OPT_JWT_QUERY, OPT_DRAIN,
+	OPT_REDIS, OPT_REDIS_PASSWORD_FILE
 };
 
 /* Sorted by long name. */
@@ -135,6 +143,8 @@ static const struct option long_opts[] = {
 	{ "publish-token-file", required_argument, NULL, OPT_PUB_TOKEN },
 	{ "publish-window", required_argument, NULL, OPT_PUBLISH_WINDOW },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "redis", required_argument, NULL, OPT_REDIS },
+	{ "redis-password-file", required_argument, NULL, OPT_REDIS_PASSWORD_FILE },
 	{ "retry", required_argument, NULL, OPT_RETRY },
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "store-sync", no_argument, NULL, OPT_STORE_SYNC },
@@ -150,6 +160,39 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* ---- the Redis backend (--redis) */
+
+#define REDIS_PASSWORD_MAX 512
+
+/* What hub_new's store_open needs to open the Redis backend. */
+struct redis_arg {
+	const char *url;
+	const char *password_from;   /* "file:PATH", "env:NAME" or NULL */
+	struct store_limits lim;
+	int failed;                  /* it said why on stderr */
+};
+
+static struct store *open_redis(const struct store_sink *sink, void *arg)
+{
+	struct redis_arg *a = arg;
+	char pw[REDIS_PASSWORD_MAX], err[512];
+	struct store *st;
+
+	pw[0] = '\0';
+	if(a->password_from && store_redis_secret(a->password_from, pw, sizeof(pw), err, sizeof(err))) {
+		errorf("--redis: %s", err);
+		a->failed = 1;
+		return NULL;
+	}
+	st = store_redis_open(a->url, pw[0] ? pw : NULL, &a->lim, sink, err, sizeof(err));
+	explicit_bzero(pw, sizeof(pw));
+	if(!st) {
+		errorf("--redis: %s", err);
+		a->failed = 1;
+	}
+	return st;
+}
 
 /* ---- the ticker: heartbeats, the header deadline, memory trimming */
 
@@ -497,6 +540,9 @@ int main(int argc, char **argv)
 	};
 	struct listen_set ls = { .n = 0 };
 	struct store_opts store = { .path = NULL };
+	struct redis_arg redis = { .url = NULL };
+	const char *redis_pw_file = NULL;
+	char redis_pw_from[PATH_MAX + 8];
 	struct hub_config hc;
 	struct tick_arg tick;
 	pthread_t tick_thread;
@@ -613,6 +659,12 @@ int main(int argc, char **argv)
 		case OPT_PUBLISH_WINDOW:
 			cfg.publish_window = (size_t)parse_num("--publish-window", optarg, 0, 1000000);
 			break;
+		case OPT_REDIS:
+			if(!optarg[0])
+				usage_error("--redis: give a URL (redis://HOST[:PORT][/DB] or unix:///PATH)");
+			redis.url = optarg;
+			break;
+		case OPT_REDIS_PASSWORD_FILE: redis_pw_file = optarg; break;
 		case OPT_THREADS: cfg.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
 		case OPT_TRUST_PROXY:
 			if(!peer_trust_ok(optarg))
@@ -628,6 +680,8 @@ int main(int argc, char **argv)
 	}
 	if(optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if(store.path && redis.url)
+		usage_error("--store and --redis: choose one (Redis keeps the history itself)");
 	if(store.sync && !store.path)
 		usage_error("--store-sync needs --store PATH");
 	if(ntls && (!tls_cert || !tls_key))
@@ -650,6 +704,22 @@ int main(int argc, char **argv)
 		cfg.jwt_cookie = ACCESS_COOKIE_DEFAULT;
 	if(msg_quiet)
 		msg_verbose = 0;
+	if(redis_pw_file && !redis.url)
+		usage_error("--redis-password-file: only with --redis");
+	if(redis.url) {
+		/* The password never goes on the command line: a file, or the
+		 * environment, read when the backend opens. */
+		if(redis_pw_file)
+			snprintf(redis_pw_from, sizeof(redis_pw_from), "file:%s", redis_pw_file);
+		else if(getenv("SSED_REDIS_PASSWORD"))
+			snprintf(redis_pw_from, sizeof(redis_pw_from), "env:SSED_REDIS_PASSWORD");
+		else
+			redis_pw_from[0] = '\0';
+		redis.password_from = redis_pw_from[0] ? redis_pw_from : NULL;
+		redis.lim.history = cfg.history;
+		redis.lim.history_bytes = cfg.history_bytes;
+		redis.lim.history_age_us = cfg.history_age_us;
+	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if(ncpu < 1)
 		ncpu = 1;
@@ -692,10 +762,18 @@ int main(int argc, char **argv)
 		hc.store_open = open_store;
 		hc.store_arg = &store;
 	}
+	if(redis.url) {
+		hc.store_open = open_redis;
+		hc.store_arg = &redis;
+	}
 	hub = hub_new(&hc);
 	if(!hub) {
-		if(!store.refused)
-			errorf(store.path ? "cannot restore the store %s" : "out of memory", store.path);
+		if(store.path && !store.refused)
+			errorf("cannot restore the store %s", store.path);
+		else if(redis.url && !redis.failed)
+			errorf("cannot read the history from Redis");
+		else if(!store.path && !redis.url)
+			errorf("out of memory");
 		goto out;
 	}
 	fan = fan_start(hub, cfg.delivery_threads, cfg.timeout);

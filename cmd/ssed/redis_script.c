@@ -17,7 +17,7 @@
  * ARGV: 1 key prefix, 2 mode ("h": hello, "a": append), 3 the node's floor,
  * 4 a fresh epoch should none exist, 5 history, 6 history bytes, 7 history
  * age µs, 8 log length, 9 events, then per event topic, id ("" none, or
- * "=" and the id), frame, time_us.
+ * "=" and the id), frame, time_us ("0": Redis's clock, as the seq).
  * "h" replies {epoch, since, last, n}; "a" replies {first seq, n}.
  * Numbers are doubles in Lua: exact below 2^53, which µs reach in 2255.
  */
@@ -50,6 +50,7 @@ static const char script[] =
 "for k = 1, cnt do\n"
 "  local topic, id, frame, tu = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
 "  i = i + 4\n"
+"  if tu == '' or tu == '0' then tu = f(now) end\n"
 "  local sid = f(seq) .. '-0'\n"
 "  n = n + 1\n"
 "  local idlen = #f(seq)\n"

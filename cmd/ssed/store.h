@@ -117,6 +117,9 @@ struct store;
 struct store_ops {
 	const char *name;         /* "memory", "sqlite", "redis" */
 	int sync;                 /* append commits before it returns (see above) */
+	int shared;               /* other nodes append too (Redis): an id above
+				   * the newest committed may be one this node's
+				   * reader has not reached yet */
 	/*
 	 * append - store n events (one publish, or a streamed publish's
 	 * batch) and then commit them to the sink. The events are copied

@@ -611,6 +611,7 @@ static void rs_close(struct store *st)
 
 static const struct store_ops redis_ops = {
 	.name = "redis",
+	.shared = 1,
 	.append = rs_append,
 	.restore = rs_restore,
 	.read_before = NULL,

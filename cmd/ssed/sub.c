@@ -32,6 +32,29 @@ static uint64_t replay_start(struct hub *h, struct topic *t, uint64_t *lost)
 	return lo;
 }
 
+/* With a shared backend, a client that read an event on another node
+ * may resume here before this node's reader has committed it: the id is
+ * above every seq here, yet valid. Its stream starts at the head and
+ * skips what the reader brings up to that seq. A seq is Redis's clock in
+ * microseconds (or just above the last one), so an id further ahead of
+ * this node's clock than AHEAD_US is none Redis gave out. */
+#define AHEAD_US 60000000u
+
+static int ahead_ok(struct hub *h, struct hub_sub *s, uint64_t v)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if(!h->store->ops->shared)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	if(v > now + AHEAD_US && v > h->seq + AHEAD_US)
+		return 0;
+	s->after = v;
+	return 1;
+}
+
 /* Where last_id stands in seq terms: 1 and *seq when it can be placed. */
 static int place_id(struct hub *h, struct hub_sub *s, const char *id, uint64_t *seq)
 {
@@ -60,7 +83,9 @@ static int place_id(struct hub *h, struct hub_sub *s, const char *id, uint64_t *
 			return 0;
 		v = v * 10 + (uint64_t)(id[i] - '0');
 	}
-	if(v < h->first_seq || v > h->seq)
+	if(v < h->first_seq)
+		return 0;
+	if(v > h->seq && !ahead_ok(h, s, v))
 		return 0;
 	*seq = v;
 	return 1;
@@ -343,6 +368,10 @@ static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t m
 				*parked = 1;
 			}
 			break;
+		}
+		if(e->seq <= s->after && !s->partial) {
+			c->next++;  /* the client had it from another node */
+			continue;
 		}
 		k = e->len - s->partial;
 		if(k > max - n)

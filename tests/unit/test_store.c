@@ -473,6 +473,135 @@ static void test_commit_first(const struct backend *b)
 	h_close(h);
 }
 
+/* ---- a shared backend (the shape of Redis): another node's reader */
+
+/* It acknowledges an append at once without committing it (as Redis's
+ * backend does when its reader is late), and commits only when the test
+ * says, with no ref: the way a shared backend hands back every node's
+ * events from its reader. */
+struct shared {
+	struct store base;
+	pthread_mutex_t mu;
+	uint64_t seq;
+	struct store_ev held[8];
+	char frames[8][64];
+	size_t nheld;
+};
+
+static int sh_append(struct store *st, struct store_ev *ev, size_t n,
+		     store_done_fn done, void *arg)
+{
+	struct shared *sh = (struct shared *)st;
+	size_t i;
+
+	pthread_mutex_lock(&sh->mu);
+	for(i = 0; i < n && sh->nheld < 8 && ev[i].flen < 64; i++) {
+		struct store_ev *e = &sh->held[sh->nheld];
+
+		*e = ev[i];
+		e->seq = ev[i].seq = ++sh->seq;
+		e->time_us = 1;
+		memcpy(sh->frames[sh->nheld], ev[i].frame, ev[i].flen);
+		e->frame = sh->frames[sh->nheld++];
+		e->topic = "t";
+		e->tlen = 1;
+		e->id = NULL;
+		e->idlen = 0;
+		e->ref = NULL;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	done(arg, STORE_OK);
+	return STORE_OK;
+}
+
+/* The reader's turn: commit what is held, with no ref. */
+static void sh_commit(struct shared *sh)
+{
+	pthread_mutex_lock(&sh->mu);
+	sh->base.sink.commit(sh->base.sink.ud, sh->held, sh->nheld);
+	sh->nheld = 0;
+	pthread_mutex_unlock(&sh->mu);
+}
+
+static int sh_restore(struct store *st, store_each_fn each, void *ud,
+		      uint64_t *last_seq, uint64_t *since_seq)
+{
+	struct shared *sh = (struct shared *)st;
+
+	(void)each;
+	(void)ud;
+	*last_seq = sh->seq;
+	*since_seq = 1;
+	return 0;
+}
+
+static void sh_stats(struct store *st, struct store_stats *out)
+{
+	(void)st;
+	memset(out, 0, sizeof(*out));
+}
+
+static void sh_close(struct store *st)
+{
+	(void)st;
+}
+
+static const struct store_ops shared_ops = {
+	.name = "shared", .sync = 0, .shared = 1, .append = sh_append, .restore = sh_restore,
+	.stats = sh_stats, .close = sh_close,
+};
+
+static struct store *sh_open(const struct store_sink *sink, void *arg)
+{
+	struct shared *sh = arg;
+
+	sh->base.ops = &shared_ops;
+	sh->base.sink = *sink;
+	return &sh->base;
+}
+
+/* What the hub does for a shared backend: the publisher's id without a
+ * commit of its own copy; a resume from an id this node has not committed
+ * yet (read on another node) places, with neither gap nor duplicate; lost
+ * history ends the open streams, and a resume from before it is a gap. */
+static void test_shared(void)
+{
+	static struct shared sh = { .mu = PTHREAD_MUTEX_INITIALIZER, .seq = 1000 };
+	struct backend b = { "shared", sh_open, sh_open, 0, 0, 0, 0, &sh };
+	struct hub *h = h_open(&b, 0, NULL);
+	struct hub_sub *s, *live;
+	char id[HUB_ID_MAX + 1], id2[HUB_ID_MAX + 1];
+	uint64_t got[4];
+	int ok;
+
+	live = h_sub(h, "t", NULL, buf, sizeof(buf));
+	ok = h && h_pub(h, "t", "one", id) == HUB_OK;
+	tap_ok(ok && !strcmp(id, "1001"), "shared: the reply has the id the backend gave (%s)", id);
+	s = h_sub(h, "t", id, buf, sizeof(buf));
+	tap_ok(s && !h_gap(buf) && !strstr(buf, "data:"),
+	       "shared: a resume from an id not committed here yet places: no gap");
+	sh_commit(&sh);
+	ok = h_pub(h, "t", "two", id2) == HUB_OK;
+	sh_commit(&sh);
+	h_read(h, s, buf, sizeof(buf));
+	tap_ok(ok && !strstr(buf, "data: one") && strstr(buf, "data: two") &&
+	       h_ids(buf, got, 4) == 1 && got[0] == 1002,
+	       "shared: and it gets what came after that id, not the event itself");
+	h_read(h, live, buf, sizeof(buf));
+	tap_ok(strstr(buf, "data: one") && strstr(buf, "data: two"),
+	       "shared: a live stream gets events its node never appended");
+	sh.base.sink.lost(sh.base.sink.ud, 1002);
+	tap_ok(hub_read(h, live, buf, sizeof(buf), NULL) == HUB_READ_END &&
+	       hub_read(h, s, buf, sizeof(buf), NULL) == HUB_READ_END,
+	       "shared: lost history ends the open streams");
+	hub_unsubscribe(h, s);
+	hub_unsubscribe(h, live);
+	s = h_sub(h, "t", id, buf, sizeof(buf));
+	tap_ok(s && h_gap(buf), "shared: a resume from before the loss is a gap");
+	hub_unsubscribe(h, s);
+	h_close(h);
+}
+
 int main(void)
 {
 	size_t i;
@@ -495,6 +624,7 @@ int main(void)
 			test_no_ref(b);
 		}
 	}
+	test_shared();
 	h_cleanup();
 	return tap_done();
 }

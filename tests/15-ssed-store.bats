@@ -187,7 +187,8 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 
 @test "--store: flipped bytes: ssed starts, drops what fails its checksum, says so in one line" {
 	start_ssed --store "$DB"
-	for i in $(seq 1 20); do curl -sf -d "event-$i-payload" "$URL/events/f" >/dev/null; done
+	ids=()
+	for i in $(seq 1 20); do ids+=("$(curl -sf -d "event-$i-payload" "$URL/events/f")"); done
 	port=$PORT
 	stop_ssed TERM
 	# Damage one event's data in place.
@@ -201,6 +202,14 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	run curl -sN --max-time 1 "$URL/events/f?last_event_id=1"
 	! [[ "$output" == *EVENT* ]]
 	[[ "$output" == *event-6-payload* ]] && [[ "$output" == *event-8-payload* ]]
+	# Who saw event 5 missed the dropped event 7: a gap, then 6 and 8 on.
+	run curl -sN --max-time 1 -H "Last-Event-ID: ${ids[4]}" "$URL/events/f"
+	[[ "$output" == *"event: ssed-gap"* ]]
+	[[ "$output" == *event-6-payload* ]] && [[ "$output" != *event-5-payload* ]]
+	# Who saw event 8 missed nothing.
+	run curl -sN --max-time 1 -H "Last-Event-ID: ${ids[7]}" "$URL/events/f"
+	[[ "$output" != *"ssed-gap"* ]]
+	[[ "$output" == *event-9-payload* ]]
 }
 
 @test "--store: a file that is not ssed's, an unknown schema version, an unwritable path: refused, exit 1, untouched" {

@@ -147,10 +147,16 @@ static int place(struct hub *h, struct hub_sub *s, const struct hub_from *from)
 		c->next = replay_start(h, t, &lost);
 		switch(from->kind) {
 		case HUB_FROM_ID:
-			if(!placed || lost > seq)
+			if(!placed || lost > seq) {
 				gap = 1;
-			else
+			} else {
 				c->next = ring_find_after(&t->r, c->next, seq);
+				/* Retained, but older than where the backend's
+				 * history is complete (it dropped damaged events
+				 * after it): what follows is replayed, after a gap. */
+				if(seq + 1 < h->first_seq)
+					gap = 1;
+			}
 			break;
 		case HUB_FROM_LAST:
 			if(t->r.head - c->next > from->n)

@@ -73,13 +73,15 @@ static void sink_commit(void *ud, const struct store_ev *ev, size_t n)
 		} else {
 			x = ring_ev_raw(ev[i].frame, ev[i].flen, ev[i].id, ev[i].idlen,
 					ev[i].seq, ev[i].time_us);
-			if(!x)
-				continue;
 		}
 		t = p ? p->t : topic__get(h, ev[i].topic, ev[i].tlen, 1);
-		if(p && p->id_out)
+		if(p && p->id_out && x)
 			memcpy(p->id_out, x->id, x->idlen + 1);
-		if(!t || topic__push(h, t, x)) {
+		if(!x || !t || topic__push(h, t, x)) {
+			/* Stored, but not in this node's ring (out of memory, or
+			 * every topic held at --max-topics): a resume from before
+			 * it is a gap, never a silent skip. */
+			topic__missed(h, t, ev[i].topic, ev[i].tlen, ev[i].seq);
 			free(x);
 			if(p)
 				p->rc = HUB_ENOMEM;
@@ -152,12 +154,17 @@ static int restore_each(void *ud, const struct store_ev *ev)
 	struct topic *t;
 
 	t = topic__get(h, ev->topic, ev->tlen, 1);
-	if(!t)
-		return 0;  /* more topics than --max-topics: the oldest went */
+	if(!t) {
+		/* More topics than --max-topics: the oldest went. */
+		topic__missed(h, NULL, ev->topic, ev->tlen, ev->seq);
+		return 0;
+	}
 	x = ring_ev_raw(ev->frame, ev->flen, ev->id, ev->idlen, ev->seq, ev->time_us);
 	if(!x)
 		return STORE_ENOMEM;
 	if(h->cfg.max_memory && x->cost > h->cfg.max_memory) {
+		/* Larger than --max-memory is now: left out, as a gap. */
+		topic__missed(h, t, ev->topic, ev->tlen, ev->seq);
 		free(x);
 		return 0;
 	}

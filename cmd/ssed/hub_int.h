@@ -115,6 +115,10 @@ size_t topic__ring_cap(size_t history);
 struct topic *topic__get(struct hub *h, const char *name, size_t len, int create);
 /* Forget t with its events; counted: as an expired topic in the stats. */
 void topic__forget(struct hub *h, struct topic *t, int counted);
+/* topic__missed - event seq of topic name is stored but not in the ring
+ * (t, or NULL when there is no such topic here): count it as evicted, and
+ * make a resume from before it a gap. */
+void topic__missed(struct hub *h, struct topic *t, const char *name, size_t len, uint64_t seq);
 /* Forget t if it retains nothing and nobody holds it. */
 void topic__maybe_drop(struct hub *h, struct topic *t, int counted);
 /* Put x (sealed) at the head of t's ring, apply every limit, wake t's

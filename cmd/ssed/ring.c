@@ -127,7 +127,8 @@ void ring_evict(struct ring *r)
 
 	r->bytes -= old->len;
 	r->cost -= old->cost;
-	r->evicted_seq = old->seq;
+	if(old->seq > r->evicted_seq)  /* it may mark an event never here */
+		r->evicted_seq = old->seq;
 	r->tail++;
 	free(old);
 }

@@ -103,17 +103,31 @@ static void evict_one(struct hub *h, struct topic *t)
 	ring_evict(&t->r);
 }
 
-/* Tell the backend what left t's ring. */
+/* Tell the backend what left t's ring; never what the ring still holds
+ * (evicted_seq can mark an event that never reached it, topic__missed). */
 static void trim_store(struct hub *h, struct topic *t)
 {
+	uint64_t below = t->r.evicted_seq + 1;
+
+	if(t->r.head != t->r.tail && RING_EV(&t->r, t->r.tail)->seq < below)
+		below = RING_EV(&t->r, t->r.tail)->seq;
 	if(h->store && h->store->ops->trim)
-		h->store->ops->trim(h->store, t->name, t->namelen, t->r.evicted_seq + 1);
+		h->store->ops->trim(h->store, t->name, t->namelen, below);
 }
 
 /* Can t go? Nobody holds it: no subscriber, publisher or wake. */
 static int topic_idle(const struct topic *t)
 {
 	return !t->nsubs && !t->dirty && !t->nblocked && !t->npaced && !t->npending;
+}
+
+void topic__missed(struct hub *h, struct topic *t, const char *name, size_t len, uint64_t seq)
+{
+	uint64_t *floor = t ? &t->r.evicted_seq : &h->forgot[hash(name, len) & (HUB_FORGOT_BUCKETS - 1)];
+
+	if(seq > *floor)
+		*floor = seq;
+	h->st.evicted_events++;
 }
 
 /* Forget t, retained events and all; counted as expired when counted. */

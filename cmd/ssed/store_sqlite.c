@@ -480,7 +480,7 @@ static int sq_restore(struct store *st, store_each_fn each, void *ud,
 {
 	struct sq *s = (struct sq *)st;
 	sqlite3_stmt *q;
-	int rc;
+	int rc, stop = 0;
 
 	pthread_mutex_lock(&s->dbmu);
 	rc = sqlite3_prepare_v2(s->db, "SELECT seq, time_us, topic, id, frame FROM ev ORDER BY seq",
@@ -504,11 +504,14 @@ static int sq_restore(struct store *st, store_each_fn each, void *ud,
 		e.flen = (size_t)sqlite3_column_bytes(q, 4);
 		if(!e.frame)
 			e.frame = "";
-		if(each(ud, &e))
+		stop = each(ud, &e);
+		if(stop)
 			break;
 	}
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->dbmu);
+	if(stop)  /* the hub could not take the history whole: no start */
+		return stop < 0 ? stop : STORE_EIO;
 	if(rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_rc(rc);
 	*last_seq = s->last;

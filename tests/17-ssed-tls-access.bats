@@ -202,6 +202,22 @@ start_tls() {
 	wait_for grep -qx 'data: local' "$D/s1"
 }
 
+@test "tokens: GET /topics needs a token and lists only the topics it may read" {
+	start_ssed --jwt-key-file "$D/secret" -u "$D/sock"
+	for t in chat.a chat.b news secret; do
+		curl -sf --unix-socket "$D/sock" -d x "http://localhost/events/$t" >/dev/null
+	done
+	hs256 "$D/secret" "{\"exp\":$(in_hour),\"ssed\":{\"subscribe\":[\"chat.*\"]}}" >"$D/tok"
+	run curl -s -o /dev/null -w '%{http_code}' "$URL/topics"
+	[ "$output" = 401 ]
+	run curl -sf -H "Authorization: Bearer $(cat "$D/tok")" "$URL/topics"
+	[ "$status" -eq 0 ]
+	[ "$(cut -d' ' -f1 <<<"$output" | tr '\n' ,)" = "chat.a,chat.b," ]
+	# Over the Unix socket, every topic.
+	run curl -sf --unix-socket "$D/sock" http://localhost/topics
+	[ "$(cut -d' ' -f1 <<<"$output" | tr '\n' ,)" = "chat.a,chat.b,news,secret," ]
+}
+
 @test "tokens: an RS256 token under a public key; the token files still let their holders in" {
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$D/rsa.key" 2>/dev/null
 	openssl pkey -in "$D/rsa.key" -pubout -out "$D/rsa.pub"

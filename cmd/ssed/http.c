@@ -928,25 +928,45 @@ static enum MHD_Result topics(struct http_ctx *x, struct MHD_Connection *c)
 	enum MHD_Result rc;
 	long long limit = TOPICS_LIMIT;
 	char line[HUB_TOPIC_MAX + 96], total[24];
+	struct access_token *tok = NULL;
 	int json, m;
 
-	if(auth(x, c, TOKEN_SUBSCRIBE, "access_token", &rc))
+	/* With signed tokens, a token lists only the topics it may read. */
+	if(x->cfg->jwt ? jwt_auth(x, c, 0, NULL, NULL, 0, &tok, &rc)
+		       : auth(x, c, TOKEN_SUBSCRIBE, "access_token", &rc))
 		return rc;
 	prefix = query_n(c, "prefix", &plen);
 	fmt = query_n(c, "format", &flen);
 	lim = query_n(c, "limit", &llen);
-	if(prefix && plen && !hub_topic_ok(prefix, plen))
+	if(prefix && plen && !hub_topic_ok(prefix, plen)) {
+		access_token_free(tok);
 		return reply(x, c, MHD_HTTP_BAD_REQUEST,
 			     "bad prefix: up to 128 of A-Z a-z 0-9 . _ ~ -", NULL, NULL);
+	}
 	json = fmt && flen == 4 && !memcmp(fmt, "json", 4);
-	if(fmt && !json && !(flen == 4 && !memcmp(fmt, "text", 4)))
+	if(fmt && !json && !(flen == 4 && !memcmp(fmt, "text", 4))) {
+		access_token_free(tok);
 		return reply(x, c, MHD_HTTP_BAD_REQUEST, "bad format: text or json", NULL, NULL);
+	}
 	if(lim) {
 		limit = whole(lim, llen, TOPICS_LIMIT_MAX);
-		if(limit < 1)
+		if(limit < 1) {
+			access_token_free(tok);
 			return reply(x, c, MHD_HTTP_BAD_REQUEST, "bad limit: 1 to 10000", NULL, NULL);
+		}
 	}
 	ti = hub_topics(x->hub, prefix ? prefix : "", prefix ? plen : 0, &n);
+	if(tok) {
+		for(i = k = 0; i < n; i++) {
+			const char *nm = ti[i].name;
+			size_t len = strlen(nm), refused;
+
+			if(!access_may_subscribe(tok, 1, &nm, &len, &refused))
+				ti[k++] = ti[i];
+		}
+		n = k;
+		access_token_free(tok);
+	}
 	if(n)
 		qsort(ti, n, sizeof(*ti), by_name);
 	k = n < (size_t)limit ? n : (size_t)limit;

@@ -1051,8 +1051,9 @@ static int store_metrics(struct http_ctx *x, char **text, int n)
 	return n + m;
 }
 
-/* The shared backend's own lines (--redis), appended to text; text
- * itself when there are none, NULL when out of memory (text freed). */
+/* The shared backend's own lines (--redis), appended to text after
+ * store_metrics' (events, commits and write errors are there, not here);
+ * text itself when there are none, NULL when out of memory (text freed). */
 static char *redis_metrics(struct hub *hub, char *text, int *n)
 {
 	struct store_stats ss;
@@ -1073,16 +1074,9 @@ static char *redis_metrics(struct hub *hub, char *text, int *n)
 		"ssed_redis_behind_events %llu\n"
 		"# HELP ssed_redis_reconnects_total Connections to Redis made again after one was lost.\n"
 		"# TYPE ssed_redis_reconnects_total counter\n"
-		"ssed_redis_reconnects_total %llu\n"
-		"# HELP ssed_redis_events Events Redis holds in the topics' histories.\n"
-		"# TYPE ssed_redis_events gauge\n"
-		"ssed_redis_events %llu\n"
-		"# HELP ssed_redis_write_errors_total Publishes Redis did not store.\n"
-		"# TYPE ssed_redis_write_errors_total counter\n"
-		"ssed_redis_write_errors_total %llu\n",
+		"ssed_redis_reconnects_total %llu\n",
 		text, ss.connected, (unsigned long long)ss.behind,
-		(unsigned long long)ss.reconnects, (unsigned long long)ss.events,
-		(unsigned long long)ss.write_errors);
+		(unsigned long long)ss.reconnects);
 	free(text);
 	if(m < 0)
 		return NULL;

@@ -377,7 +377,8 @@ start_lb() {
 	exec 7>"$in"
 	wait_for grep -qx ready "$out"
 	on 1
-	metric_is ssed_subscribers 1
+	# The page's first EventSource, closed, leaves once the node sees the hang-up.
+	wait_for metric_is ssed_subscribers 1
 	for i in $(seq 1 20); do
 		curl -sf -d "a$i" "http://${NODE[$((i % 2 + 1))]}/events/alpha?event=add" >/dev/null
 	done

@@ -126,7 +126,7 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBSSE)
 # The hub's tests run the real hub and its units, waker thread and all,
 # and the backend conformance suite runs it over every backend.
 HUB_OBJ = $(call obj,cmd/ssed/hub.c cmd/ssed/topic.c cmd/ssed/sub.c cmd/ssed/ring.c cmd/ssed/wake.c cmd/ssed/pace.c \
-	cmd/ssed/stream.c cmd/ssed/store_mem.c)
+	cmd/ssed/stream.c cmd/ssed/store_mem.c cmd/ssed/pubmark.c)
 $(O)/tests/test_hub: $(O)/tests/unit/test_hub.o $(HUB_OBJ) $(LIBSSE)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 

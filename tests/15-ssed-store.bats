@@ -332,3 +332,78 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	[[ "$output" == *"--store and --redis"* ]]
 	[ ! -e "$DB" ]
 }
+
+# ---- numbered publishers (Ssed-Publisher): nothing published twice
+
+# pub_stream KEY FIRST TOPIC EVENTS... - one streamed upload of the events'
+# data, numbered from FIRST for KEY; prints ssed's reply (the count).
+pub_stream() {
+	local key=$1 first=$2 topic=$3 d
+	shift 3
+	for d in "$@"; do printf 'data: %s\n\n' "$d"; done |
+		curl -sf -H 'Content-Type: text/event-stream' -H "Ssed-Publisher: $key $first" \
+			--data-binary @- "$URL/events/$topic"
+}
+
+@test "Ssed-Publisher: an event sent again under its number is published once (one POST, an upload, bad headers)" {
+	start_ssed
+	id=$(curl -sf -H 'Ssed-Publisher: k1 1' -d a "$URL/events/p")
+	[[ "$id" =~ ^[0-9]+$ ]]
+	# The same number again: 200, no id, nothing published.
+	[ "$(curl -sf -H 'Ssed-Publisher: k1 1' -d a "$URL/events/p")" = "" ]
+	# An upload from 1: the first was published already, the rest are new.
+	[ "$(pub_stream k1 1 p a b c)" = 3 ]
+	# Another key numbers on its own.
+	[ "$(pub_stream k-2.x_y 1 p z)" = 1 ]
+	metric_is ssed_events_published_total 4
+	metric_is ssed_events_repeated_total 2
+	[ "$(curl -sN --max-time 1 "$URL/events/p?since=all" | sed -n 's/^data: //p' | tr '\n' ,)" = "a,b,c,z," ]
+	for h in 'k1' 'k1 0' 'k1 x' 'k/1 1' ' 1' 'k1 1 2' "$(printf 'k%.0s' $(seq 1 65)) 1"; do
+		run curl -s -o /dev/null -w '%{http_code}' -H "Ssed-Publisher: $h" -d no "$URL/events/p"
+		[ "$output" = 400 ] || { echo "header '$h': $output"; false; }
+	done
+	[ "$(curl -s -H 'Ssed-Publisher: k1' -d no "$URL/events/p")" = "bad Ssed-Publisher header: KEY N, KEY 1 to 64 letters, digits, '-', '_' or '.', N a number from 1" ]
+	metric_is ssed_events_published_total 4
+}
+
+@test "--store: a publisher's numbers survive kill -9; events sent again after it are not stored twice" {
+	start_ssed --store "$DB"
+	port=$PORT
+	[ "$(pub_stream k 1 s e1 e2 e3)" = 3 ]
+	[ "$(curl -sf -H 'Ssed-Publisher: k 4' -d e4 "$URL/events/s")" != "" ]
+	stop_ssed KILL
+	start_ssed_on "$port" --store "$DB"
+	# The whole run again, and one more: only e5 is new.
+	[ "$(pub_stream k 1 s e1 e2 e3 e4 e5)" = 5 ]
+	[ "$(curl -sf -H 'Ssed-Publisher: k 2' -d e2 "$URL/events/s")" = "" ]
+	metric_is ssed_events_repeated_total 5
+	[ "$(curl -sN --max-time 1 "$URL/events/s?since=all" | sed -n 's/^data: //p' | tr '\n' ,)" = "e1,e2,e3,e4,e5," ]
+	metric_is ssed_store_events 5
+}
+
+@test "--store: seq | sse-pub across a kill -9 of ssed publishes every line exactly once" {
+	start_ssed --store "$DB" --history 1000000 --history-bytes 256M
+	port=$PORT
+	out=$BATS_TEST_TMPDIR/cat.out
+	"$SSE_CAT" -q "$URL/events/once" >"$out" 2>/dev/null 3>&- &
+	PIDS+=($!)
+	wait_for metric_is ssed_subscribers 1
+	seq 1 200000 >"$BATS_TEST_TMPDIR/seq"
+	errf=$BATS_TEST_TMPDIR/pub.err
+	"$SSE_PUB" -v "$URL/events/once" <"$BATS_TEST_TMPDIR/seq" 2>"$errf" 3>&- &
+	pub=$!
+	PIDS+=("$pub")
+	WAIT_SECS=30 wait_for lines_ge "$out" 5000
+	kill -9 "$SSED_PID"
+	wait "$SSED_PID" 2>/dev/null || true
+	start_ssed_on "$port" --store "$DB" --history 1000000 --history-bytes 256M
+	rc=0
+	wait "$pub" || rc=$?
+	cat "$errf"
+	[ "$rc" -eq 0 ]
+	grep -qx 'sse-pub: published 200000 event(s)' "$errf"
+	WAIT_SECS=60 wait_for lines_ge "$out" 200000
+	echo "# sent again and not published twice: $(metric ssed_events_repeated_total)" >&3
+	cmp "$out" "$BATS_TEST_TMPDIR/seq"
+	metric_is ssed_gaps_total 0
+}

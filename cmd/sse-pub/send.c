@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "common.h"
@@ -49,11 +52,33 @@ static struct curl_slist *headers(const struct sender *s, const char *type)
 {
 	struct curl_slist *h = NULL;
 	const struct curl_slist *b;
+	char mark[80];
 
 	for(b = s->base; b; b = b->next)
 		h = curl_slist_append(h, b->data);
 	h = curl_slist_append(h, "Expect:");  /* no 100-continue pause */
+	if(s->pub_key[0]) {
+		snprintf(mark, sizeof(mark), "Ssed-Publisher: %s %llu", s->pub_key, s->pub_next);
+		h = curl_slist_append(h, mark);
+	}
 	return curl_slist_append(h, type);
+}
+
+/* This run's publisher key: 128 random bits in hex, or, should the
+ * kernel have none to give, the time and the process id. */
+static void make_key(char *key, size_t size)
+{
+	unsigned char r[16];
+	struct timespec ts;
+	size_t i;
+
+	if(getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(key, size, "t%lld.%ld.%ld", (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
+		return;
+	}
+	for(i = 0; i < sizeof(r) && 2 * i + 2 < size; i++)
+		snprintf(key + 2 * i, 3, "%02x", r[i]);
 }
 
 /* After a perform: 0 a 200, 1 an HTTP error, -1 no reply. Sets why. */
@@ -207,6 +232,7 @@ static int post_batch(struct sender *s)
 		return 1;
 	}
 	s->acked += n;
+	s->pub_next += n;
 	if(!s->solo) {
 		s->n = 0;
 		sse_buf_clear(&s->batch);
@@ -238,6 +264,7 @@ static int on_batch_event(void *ud, const struct sse_parsed *ev)
 		o->rc = send_one(s, e.event, e.id, e.data, e.data_len);
 		if(!o->rc) {
 			s->acked++;
+			s->pub_next++;
 			return 0;
 		}
 		if(o->rc > 0) {
@@ -277,9 +304,11 @@ static int post_each(struct sender *s)
 int send_stdin(struct sender *s, struct input *in, long long max_retries)
 {
 	struct backoff bo;
-	int rc, each = 0, one_by_one;
+	int rc, each = 0, cuts = 0, one_by_one;
 
 	s->in = in;
+	make_key(s->pub_key, sizeof(s->pub_key));
+	s->pub_next = 1;
 	backoff_init(&bo, max_retries);
 	for(;;) {
 		if(!s->n) {
@@ -302,6 +331,7 @@ int send_stdin(struct sender *s, struct input *in, long long max_retries)
 		if(!rc) {
 			backoff_ok(&bo);
 			each = 0;
+			cuts = 0;
 			if(one_by_one)
 				s->solo = 0;  /* after post_batch, solo marks what it held back */
 			continue;
@@ -311,14 +341,16 @@ int send_stdin(struct sender *s, struct input *in, long long max_retries)
 			return EXIT_FAIL;
 		}
 		/* An upload cut short while the broker answered: send the batch
-		 * again at once, one by one, to learn what it takes. */
+		 * again at once, as one upload (numbered: ssed skips what it
+		 * took). Cut twice, it goes one event per POST, to learn which
+		 * event the broker refuses. */
 		if(!each && s->started) {
-			notef("%s: %s; sending the %lu event(s) in flight again, one by one",
-			      s->where, s->why, s->n);
-			each = 1;
+			if(++cuts >= 2)
+				each = 1;
+			notef("%s: %s; sending the %lu event(s) in flight again%s",
+			      s->where, s->why, s->n, each ? ", one by one" : "");
 			continue;
 		}
-		each = 1;
 		if(backoff_fail(&bo))
 			warnf("%s: %s; retrying (%lu event(s) waiting)", s->where, s->why, s->n);
 		if(backoff_exhausted(&bo)) {

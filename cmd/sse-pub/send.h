@@ -7,10 +7,16 @@
  * takes what stdin has ready and ends when stdin has nothing more for the
  * moment (or at BATCH_MAX bytes); its reply acknowledges the batch. A
  * batch stays in memory until then, and when an upload fails it is sent
- * again, one event per POST (each acknowledged on its own, and an event
- * over the broker's --max-body answered with 413), after reconnecting with
- * backoff, at most --max-retries failed attempts in a row. The counts
- * sse-pub reports are what the broker acknowledged.
+ * again, after reconnecting with backoff, at most --max-retries failed
+ * attempts in a row: as one upload, and after a second cut one event per
+ * POST (each acknowledged on its own, and an event over the broker's
+ * --max-body answered with 413). The counts sse-pub reports are what the
+ * broker acknowledged.
+ *
+ * The events of stdin are numbered for the broker (the Ssed-Publisher
+ * header: a key random to this run, then 1, 2, 3, ...), so that ssed does
+ * not publish twice an event it took before a cut upload or a restart and
+ * that is sent again. Other servers ignore the header.
  *
  * ssed closes an upload at an event over its --max-body without saying how
  * many events before it it took, so an event over SOLO_MIN bytes never
@@ -46,6 +52,8 @@ struct sender {
 	size_t sent_len;             /* solo: the bytes this upload may send */
 	unsigned long sent_n;        /* and their events */
 	unsigned long long acked;    /* events the broker acknowledged */
+	char pub_key[40];            /* stdin modes: this run's publisher key */
+	unsigned long long pub_next; /* the number of the batch's first event */
 };
 
 /* sender_init - a sender on curl for url; batch and reply buffers empty. */

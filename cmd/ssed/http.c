@@ -7,6 +7,7 @@
  * until the stream ends. Uploads are consumed whole on every call and
  * kept in our own capped buffers.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "guard.h"
 #include "jwtkey.h"
 #include "peer.h"
+#include "pubmark.h"
 #include "ssed.h"
 #include "tls.h"
 #include "token.h"
@@ -44,7 +46,11 @@ struct req {
 	struct sse_buf body;
 	struct sse_parser *parser;
 	struct hub_batch *batch;   /* a stream's events into a batching backend */
-	unsigned long published;
+	char pkey[PUBMARK_KEY_MAX]; /* Ssed-Publisher: its key (pklen 0: none) */
+	size_t pklen;
+	uint64_t pnext;            /* and the number of the next event */
+	unsigned long published;   /* events published, or published before
+				    * under their publisher number */
 	int bad;                   /* a stream event that could not publish */
 	unsigned status;           /* REQ_FAILED: the reply to send at the end */
 	const char *why;
@@ -378,6 +384,7 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 {
 	struct req *r = ud;
 	struct sse_event e;
+	struct hub_mark mark;
 	char id[HUB_ID_MAX + 1];
 	int rc;
 
@@ -395,7 +402,11 @@ static int on_stream_event(void *ud, const struct sse_parsed *ev)
 	}
 	/* Backpressure (see hub_publish): the worker thread waits with the
 	 * upload; the streams are served by the delivery threads. */
-	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_ROOM | HUB_PUB_PACE, id);
+	mark.key = r->pklen ? r->pkey : NULL;
+	mark.klen = r->pklen;
+	mark.n = r->pnext++;
+	rc = hub_publish_marked(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_ROOM | HUB_PUB_PACE,
+				id, &mark);
 	if(rc) {
 		r->bad = rc;
 		return 1;  /* stop the parser */
@@ -423,6 +434,7 @@ static int pub_flush(struct req *r)
 
 static enum MHD_Result pub_finish_one(struct req *r)
 {
+	struct hub_mark mark = { r->pklen ? r->pkey : NULL, r->pklen, r->pnext };
 	struct sse_event e;
 	char id[HUB_ID_MAX + 1];
 	int rc;
@@ -435,7 +447,8 @@ static enum MHD_Result pub_finish_one(struct req *r)
 	e.data = r->body.data ? r->body.data : "";
 	e.data_len = r->body.len;
 	e.retry = -1;
-	rc = hub_publish(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_PACE, id);
+	/* Published before under its number: 200 with an empty line. */
+	rc = hub_publish_marked(r->ctx->hub, r->topic, r->tlen, &e, HUB_PUB_PACE, id, &mark);
 	r->kind = REQ_DONE;
 	if(rc)
 		return reply(r->ctx, r->conn, hub_status(rc), hub_why(rc), NULL, NULL);
@@ -536,6 +549,33 @@ static char *dup_n(const char *s, size_t n)
 	return d;
 }
 
+/*
+ * Ssed-Publisher: KEY N - the publisher KEY numbers its events, the
+ * request's first being N (pubmark.h). 1 when absent, 0 when set, -1 when
+ * malformed.
+ */
+static int publisher(struct MHD_Connection *c, struct req *r)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Ssed-Publisher");
+	const char *sp;
+	char *end;
+	unsigned long long n;
+
+	if(!v)
+		return 1;
+	sp = strchr(v, ' ');
+	if(!sp || !pubmark_key_ok(v, (size_t)(sp - v)) || sp[1] < '1' || sp[1] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(sp + 1, &end, 10);
+	if(errno || *end)
+		return -1;
+	memcpy(r->pkey, v, (size_t)(sp - v));
+	r->pklen = (size_t)(sp - v);
+	r->pnext = n;
+	return 0;
+}
+
 /* The first call of a publish: check it all, then wait for the body. */
 static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 				 const char *topic, size_t tlen, void **req_cls)
@@ -557,6 +597,12 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 	memcpy(r->topic, topic, tlen);
 	r->tlen = tlen;
 	*req_cls = r;
+	if(publisher(c, r) < 0) {
+		r->kind = REQ_DONE;
+		return reply(x, c, MHD_HTTP_BAD_REQUEST,
+			     "bad Ssed-Publisher header: KEY N, KEY 1 to 64 letters, digits, '-', '_' or '.',"
+			     " N a number from 1", NULL, NULL);
+	}
 	if(ct && !strncasecmp(ct, "text/event-stream", 17)) {
 		struct sse_callbacks cb = { on_stream_event, NULL, NULL, r };
 
@@ -566,7 +612,8 @@ static enum MHD_Result pub_start(struct http_ctx *x, struct MHD_Connection *c,
 			return MHD_NO;
 		if(hub_batching(x->hub)) {
 			r->batch = hub_batch_new();
-			if(!r->batch)
+			if(!r->batch || (r->pklen && hub_batch_number(r->batch, r->pkey, r->pklen,
+								    r->pnext)))
 				return MHD_NO;
 		}
 		/* A quiet publisher (tail -f) must not be timed out. */
@@ -1140,7 +1187,10 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		"ssed_evicted_events_total %llu\n"
 		"# HELP ssed_expired_topics_total Topics forgotten: expired (--history-age), emptied, or making room (--max-topics).\n"
 		"# TYPE ssed_expired_topics_total counter\n"
-		"ssed_expired_topics_total %llu\n",
+		"ssed_expired_topics_total %llu\n"
+		"# HELP ssed_events_repeated_total Events sent again under their Ssed-Publisher number, not published twice.\n"
+		"# TYPE ssed_events_repeated_total counter\n"
+		"ssed_events_repeated_total %llu\n",
 		(unsigned long long)st.subscribers, (unsigned long long)x->cfg->max_subscribers,
 		(unsigned long long)st.topics,
 		(unsigned long long)st.published, (unsigned long long)st.delivered_events,
@@ -1149,7 +1199,7 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		(unsigned long long)st.retained_events,
 		(unsigned long long)st.retained_bytes, (unsigned long long)st.memory_bytes,
 		(unsigned long long)st.max_memory, (unsigned long long)st.evicted_events,
-		(unsigned long long)st.expired_topics);
+		(unsigned long long)st.expired_topics, (unsigned long long)st.repeated);
 	if(n < 0)
 		return MHD_NO;
 	n = store_metrics(x, &text, n);

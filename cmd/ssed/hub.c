@@ -34,7 +34,11 @@ struct pub {
 /* A streamed publish's events, framed, waiting to go as one append. */
 struct hub_batch {
 	struct ring_ev **x;
+	uint64_t *num;       /* with a publisher key: each event's number */
 	size_t n, cap;
+	char key[PUBMARK_KEY_MAX];
+	size_t klen;         /* 0: not numbered */
+	uint64_t next;       /* the number of the next event added */
 };
 
 /* ---- the backend's sink */
@@ -179,6 +183,16 @@ static int restore_each(void *ud, const struct store_ev *ev)
 	return 0;
 }
 
+/* One publisher mark kept by the backend, at start-up. */
+static int restore_mark(void *ud, const char *key, size_t klen, uint64_t n)
+{
+	struct hub *h = ud;
+
+	if(!pubmark_key_ok(key, klen))
+		return 0;  /* not one ssed wrote: ignored */
+	return pubmarks_set(h->marks, key, klen, n) ? STORE_ENOMEM : 0;
+}
+
 /* ---- the hub */
 
 struct hub *hub_new(const struct hub_config *cfg)
@@ -196,7 +210,10 @@ struct hub *hub_new(const struct hub_config *cfg)
 	h->st.max_memory = cfg->max_memory;
 	h->tabsize = 64;
 	h->tab = calloc(h->tabsize, sizeof(*h->tab));
-	if(!h->tab) {
+	h->marks = pubmarks_new();
+	if(!h->tab || !h->marks) {
+		free(h->tab);
+		pubmarks_free(h->marks);
 		free(h);
 		return NULL;
 	}
@@ -214,6 +231,8 @@ struct hub *hub_new(const struct hub_config *cfg)
 	/* No waker yet and no caller: the lock is for the rules' sake. */
 	pthread_mutex_lock(&h->mu);
 	rc = h->store->ops->restore(h->store, restore_each, h, &last, &since);
+	if(!rc && h->store->ops->marks)
+		rc = h->store->ops->marks(h->store, restore_mark, h);
 	if(last > h->seq)
 		h->seq = last;
 	h->first_seq = since ? since : h->seq;
@@ -237,6 +256,7 @@ void hub_free(struct hub *h)
 	while(h->lru)
 		topic__forget(h, h->lru, 0);
 	free(h->tab);
+	pubmarks_free(h->marks);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->empty);
 	pthread_cond_destroy(&h->wake);
@@ -250,10 +270,40 @@ void hub_free(struct hub *h)
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		const struct sse_event *ev, int flags, char *id_out)
 {
+	return hub_publish_marked(h, topic, tlen, ev, flags, id_out, NULL);
+}
+
+/* Claim mark (the lock held): 1 new (se carries it, *prev for an
+ * unclaim), 0 published already, -1 not numbered (or no memory for it:
+ * published unnumbered, as without a mark). */
+static int claim(struct hub *h, const struct hub_mark *mark, struct store_ev *se, uint64_t *prev)
+{
+	int c;
+
+	if(!mark || !mark->key)
+		return -1;
+	c = pubmarks_claim(h->marks, mark->key, mark->klen, mark->n, prev);
+	if(c == 0) {
+		h->st.repeated++;
+		return 0;
+	}
+	if(c > 0) {
+		se->pub = mark->key;
+		se->publen = mark->klen;
+		se->pub_n = mark->n;
+	}
+	return c;
+}
+
+int hub_publish_marked(struct hub *h, const char *topic, size_t tlen,
+		       const struct sse_event *ev, int flags, char *id_out,
+		       const struct hub_mark *mark)
+{
 	struct pub_async a = { { NULL, NULL, id_out, 0, 0 }, h };
 	struct store_ev se;
 	struct topic *t;
-	int bad, rc;
+	uint64_t prev = 0;
+	int bad, rc, c;
 
 	/* Frame outside the lock; only the id line waits for the seq. */
 	a.p.x = ring_ev_new(ev, &bad);
@@ -281,6 +331,15 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 	t->npending++;  /* keeps t while the lock is let go */
 	a.p.t = t;
 	pace__wait(h, t, flags & HUB_PUB_ROOM);
+	c = claim(h, mark, &se, &prev);
+	if(c == 0) {
+		/* Published already: the reply says so with no id. */
+		id_out[0] = '\0';
+		t->npending--;
+		topic__maybe_drop(h, t, 0);
+		rc = HUB_OK;
+		goto out;
+	}
 	if(h->store->ops->sync) {
 		rc = h->store->ops->append(h->store, &se, 1, pub_done, &a.p);
 	} else {
@@ -291,6 +350,8 @@ int hub_publish(struct hub *h, const char *topic, size_t tlen,
 			pthread_cond_wait(&h->done, &h->mu);
 	}
 	rc = rc ? hub_err_of(rc) : a.p.rc;
+	if(rc && c > 0)
+		pubmarks_unclaim(h->marks, mark->key, mark->klen, mark->n, prev);
 	if(!rc && a.p.x) {
 		/* Stored, but committed without our copy (a shared backend's
 		 * reader commits every node's events as it reads them) or not
@@ -337,7 +398,23 @@ void hub_batch_free(struct hub_batch *b)
 		return;
 	batch_clear(b, 0);
 	free(b->x);
+	free(b->num);
 	free(b);
+}
+
+int hub_batch_number(struct hub_batch *b, const char *key, size_t klen, uint64_t next)
+{
+	if(!b->num && b->cap) {
+		b->num = calloc(b->cap, sizeof(*b->num));
+		if(!b->num)
+			return HUB_ENOMEM;
+	}
+	if(klen > sizeof(b->key))
+		klen = sizeof(b->key);
+	memcpy(b->key, key, klen);
+	b->klen = klen;
+	b->next = next;
+	return HUB_OK;
 }
 
 size_t hub_batch_count(const struct hub_batch *b)
@@ -357,6 +434,13 @@ int hub_batch_add(struct hub *h, struct hub_batch *b, const struct sse_event *ev
 		if(!more)
 			return HUB_ENOMEM;
 		b->x = more;
+		if(b->klen || b->num) {
+			uint64_t *num = realloc(b->num, cap * sizeof(*num));
+
+			if(!num)
+				return HUB_ENOMEM;
+			b->num = num;
+		}
 		b->cap = cap;
 	}
 	x = ring_ev_new(ev, &bad);
@@ -366,6 +450,8 @@ int hub_batch_add(struct hub *h, struct hub_batch *b, const struct sse_event *ev
 		free(x);
 		return HUB_ETOOBIG;
 	}
+	if(b->klen)
+		b->num[b->n] = b->next++;
 	b->x[b->n++] = x;
 	return HUB_OK;
 }
@@ -397,7 +483,8 @@ int hub_publish_batch(struct hub *h, const char *topic, size_t tlen, struct hub_
 {
 	/* A piece pushes out at most the oldest eighth of a full ring: what
 	 * HUB_PUB_ROOM keeps a live reader out of before each piece. */
-	size_t piece = h->ring_cap / 8 ? h->ring_cap / 8 : 1, i = 0, k, n = 0;
+	size_t piece = h->ring_cap / 8 ? h->ring_cap / 8 : 1, i = 0, k, m, n = 0;
+	uint64_t *prev = NULL;
 	struct store_ev *se;
 	struct topic *t;
 	struct pub *p;
@@ -410,7 +497,9 @@ int hub_publish_batch(struct hub *h, const char *topic, size_t tlen, struct hub_
 		piece = b->n;
 	p = calloc(piece, sizeof(*p));
 	se = calloc(piece, sizeof(*se));
-	if(!p || !se) {
+	if(b->klen)
+		prev = calloc(piece, sizeof(*prev));
+	if(!p || !se || (b->klen && !prev)) {
 		rc = HUB_ENOMEM;
 		goto free;
 	}
@@ -423,27 +512,39 @@ int hub_publish_batch(struct hub *h, const char *topic, size_t tlen, struct hub_
 	t->npending++;
 	for(; i < b->n && !rc; i += n) {
 		n = b->n - i < piece ? b->n - i : piece;
-		for(k = 0; k < n; k++) {
-			struct ring_ev *x = b->x[i + k];
-
-			memset(&p[k], 0, sizeof(p[k]));
-			p[k].x = x;
-			p[k].t = t;
-			memset(&se[k], 0, sizeof(se[k]));
-			se[k].topic = topic;
-			se[k].tlen = tlen;
-			se[k].id = x->idlen ? x->id : NULL;
-			se[k].idlen = x->idlen;
-			se[k].frame = x->frame;
-			se[k].flen = x->flen;
-			se[k].ref = &p[k];
-		}
 		pace__wait(h, t, flags & HUB_PUB_ROOM);
-		rc = append_wait(h, se, p, n);
-		for(k = 0; k < n; k++) {
-			b->x[i + k] = NULL;
-			free(p[k].x);  /* not taken by a commit */
+		/* The piece's events, less those their publisher sent before. */
+		for(k = m = 0; k < n; k++) {
+			struct ring_ev *x = b->x[i + k];
+			struct hub_mark mark = { b->key, b->klen, b->klen ? b->num[i + k] : 0 };
+
+			memset(&se[m], 0, sizeof(se[m]));
+			if(b->klen && !claim(h, &mark, &se[m], &prev[m])) {
+				free(x);
+				b->x[i + k] = NULL;
+				continue;
+			}
+			memset(&p[m], 0, sizeof(p[m]));
+			p[m].x = x;
+			p[m].t = t;
+			se[m].topic = topic;
+			se[m].tlen = tlen;
+			se[m].id = x->idlen ? x->id : NULL;
+			se[m].idlen = x->idlen;
+			se[m].frame = x->frame;
+			se[m].flen = x->flen;
+			se[m].ref = &p[m];
+			m++;
 		}
+		if(m)
+			rc = append_wait(h, se, p, m);
+		for(k = 0; k < m; k++)
+			free(p[k].x);  /* not taken by a commit */
+		for(k = m; rc && k-- > 0;)
+			if(se[k].pub)
+				pubmarks_unclaim(h->marks, b->key, b->klen, se[k].pub_n, prev[k]);
+		for(k = 0; k < n; k++)
+			b->x[i + k] = NULL;
 		if(!rc)
 			*published += n;
 	}
@@ -457,6 +558,7 @@ unlock:
 free:
 	free(p);
 	free(se);
+	free(prev);
 	batch_clear(b, i);
 	return rc;
 }

@@ -75,6 +75,7 @@ struct hub_stats {
 	uint64_t max_memory;     /* cfg.max_memory */
 	uint64_t evicted_events; /* events evicted to stay under max_memory */
 	uint64_t expired_topics; /* topics forgotten: expired, emptied, or to make room */
+	uint64_t repeated;       /* numbered events sent again, not published twice */
 };
 
 struct hub;
@@ -132,6 +133,24 @@ int hub_topic_ok(const char *name, size_t len);
 int hub_publish(struct hub *h, const char *topic, size_t tlen,
 		const struct sse_event *ev, int flags, char *id_out);
 
+/* An event's number from its publisher (pubmark.h). */
+struct hub_mark {
+	const char *key;     /* NULL: not numbered */
+	size_t klen;
+	uint64_t n;
+};
+
+/*
+ * hub_publish_marked - hub_publish for an event its publisher numbered
+ * (mark NULL: not numbered). When the publisher's key published that
+ * number already, nothing is published: HUB_OK with id_out "" (counted in
+ * hub_stats.repeated). A backend that keeps marks (store_ops.marks) keeps
+ * this across restarts, with the event.
+ */
+int hub_publish_marked(struct hub *h, const char *topic, size_t tlen,
+		       const struct sse_event *ev, int flags, char *id_out,
+		       const struct hub_mark *mark);
+
 /*
  * A batch: the events of a streamed publish, framed as they arrive and
  * published together, so that a batching backend (hub_batching) stores a
@@ -157,12 +176,20 @@ size_t hub_batch_count(const struct hub_batch *b);
  * HUB_EFIELD, HUB_ETOOBIG or HUB_ENOMEM (b unchanged then). */
 int hub_batch_add(struct hub *h, struct hub_batch *b, const struct sse_event *ev);
 
+/* hub_batch_number - the events added to b from now on are numbered by
+ * publisher key (copied): next, next + 1, ... (hub_publish_marked). An
+ * invalid key (pubmark_key_ok) is the caller's to refuse. HUB_OK or
+ * HUB_ENOMEM. */
+int hub_batch_number(struct hub_batch *b, const char *key, size_t klen, uint64_t next);
+
 /*
  * hub_publish_batch - publish b's events to topic in order, as that many
  * hub_publish calls with flags would, but in as few appends as
  * HUB_PUB_ROOM allows (pieces of an eighth of a ring, with the wait for
  * room before each; the pace wait comes after the last). *published gets
- * how many were stored (a prefix of b); b is empty on return. Returns
+ * how many were stored (a prefix of b; numbered events their publisher
+ * published already count as stored, and are not stored again); b is
+ * empty on return. Returns
  * HUB_OK or hub_publish's errors for the first piece that failed.
  */
 int hub_publish_batch(struct hub *h, const char *topic, size_t tlen, struct hub_batch *b,

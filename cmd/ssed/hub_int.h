@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "hub.h"
+#include "pubmark.h"
 #include "ring.h"
 #include "store.h"
 
@@ -97,6 +98,7 @@ struct hub {
 	int closing;
 	struct hub_stats st;
 	struct store *store;
+	struct pubmarks *marks;         /* publishers' highest numbers */
 	pthread_cond_t done;            /* a backend's append is done */
 	/* The waker: publish only marks a topic dirty; this thread unparks
 	 * its waiters, so a publisher's reply need not wait on the fan-out

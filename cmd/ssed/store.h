@@ -60,6 +60,11 @@ struct store_ev {
 	void *ref;              /* the hub's own framed copy of the event: a
 				 * backend hands it back in commit as it got it
 				 * (NULL for events it did not get from append) */
+	const char *pub;        /* its publisher's key (pubmark.h); NULL: none */
+	size_t publen;
+	uint64_t pub_n;         /* its number from that publisher: a durable
+				 * backend stores each key's highest in the
+				 * same commit as the event */
 };
 
 /* What the hub gives a backend: where stored events go. */
@@ -112,6 +117,9 @@ typedef void (*store_done_fn)(void *arg, int rc);
  * 0 to go on. */
 typedef int (*store_each_fn)(void *ud, const struct store_ev *ev);
 
+/* Called once per publisher mark restored at start-up; 0 to go on. */
+typedef int (*store_mark_fn)(void *ud, const char *key, size_t klen, uint64_t n);
+
 struct store;
 
 struct store_ops {
@@ -142,6 +150,13 @@ struct store_ops {
 	 */
 	int (*restore)(struct store *s, store_each_fn each, void *ud,
 		       uint64_t *last_seq, uint64_t *since_seq);
+	/*
+	 * marks - at start-up, after restore: call fn for each publisher
+	 * key it keeps with the highest pub_n committed under it (NULL for a
+	 * backend that keeps none: the hub then knows only what this run
+	 * published). 0 or a store_err.
+	 */
+	int (*marks)(struct store *s, store_mark_fn fn, void *ud);
 	/*
 	 * read_before - events of topic older than seq before, newest n at
 	 * most, oldest first, for a backend that keeps more than the ring

@@ -34,6 +34,9 @@
  *   topic), by one scan of the table in rowid order (the rowid is the
  *   seq; there is no other index). read_before is NULL: the file never
  *   keeps more than the ring.
+ * - Publisher marks (store_ev.pub): the highest pub_n per key, in a table
+ *   of their own (pub), written in the transaction of the events, the
+ *   newest SQ_MARKS keys kept; marks gives them back at start-up.
  * - Memory: besides SQLite's page cache (16 MB), 24 bytes per retained
  *   event and one entry per topic (store_sqlite_topics.c), so retention
  *   never queries the file.
@@ -169,6 +172,26 @@ static int insert(struct sq *s, struct store_ev *e)
 	return sq__topic_push(s, t, e->seq, e->time_us, sz);
 }
 
+/* The highest number of the append's publisher (its events come from one
+ * publisher, numbered in order): the last marked event's. */
+static int write_mark(struct sq *s, const struct pend *p)
+{
+	size_t i = p->n;
+	int rc;
+
+	while(i > 0 && !p->ev[i - 1].pub)
+		i--;
+	if(!i)
+		return SQLITE_OK;
+	sqlite3_bind_blob(s->mark, 1, p->ev[i - 1].pub, (int)p->ev[i - 1].publen, SQLITE_STATIC);
+	sqlite3_bind_int64(s->mark, 2, (sqlite3_int64)p->ev[i - 1].pub_n);
+	sqlite3_bind_int64(s->mark, 3, (sqlite3_int64)p->ev[i - 1].seq);
+	rc = sq__run(s->mark);
+	if(!rc && ++s->marks_written % 256 == 0)
+		rc = sq__run(s->prune);
+	return rc;
+}
+
 /* One transaction: trims, then the appends of list, then retention. */
 static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 {
@@ -186,9 +209,12 @@ static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 		if(t)
 			rc = sq__retain(s, t, trims->below, cutoff);
 	}
-	for(p = list; p && !rc; p = p->next)
+	for(p = list; p && !rc; p = p->next) {
 		for(i = 0; i < p->n && !rc; i++)
 			rc = insert(s, &p->ev[i]);
+		if(!rc)
+			rc = write_mark(s, p);
+	}
 	for(t = s->dirty; t && !rc; t = t->dnext)
 		rc = sq__retain(s, t, 0, cutoff);
 	if(!rc)
@@ -423,7 +449,8 @@ static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 	char *w;
 
 	for(i = 0; i < n; i++)
-		bytes += ev[i].tlen + (ev[i].id ? ev[i].idlen : 0) + ev[i].flen;
+		bytes += ev[i].tlen + (ev[i].id ? ev[i].idlen : 0) + ev[i].flen +
+			 (ev[i].pub ? ev[i].publen : 0);
 	p = malloc(bytes);
 	if(!p)
 		return STORE_ENOMEM;
@@ -446,6 +473,10 @@ static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 		}
 		e->frame = memcpy(w, ev[i].frame, ev[i].flen);
 		w += ev[i].flen;
+		if(ev[i].pub) {
+			e->pub = memcpy(w, ev[i].pub, ev[i].publen);
+			w += ev[i].publen;
+		}
 	}
 	pthread_mutex_lock(&s->mu);
 	s->started = 1;
@@ -522,6 +553,32 @@ static int sq_restore(struct store *st, store_each_fn each, void *ud,
 	return STORE_OK;
 }
 
+static int sq_marks(struct store *st, store_mark_fn fn, void *ud)
+{
+	struct sq *s = (struct sq *)st;
+	sqlite3_stmt *q;
+	int rc, stop = 0;
+
+	pthread_mutex_lock(&s->dbmu);
+	rc = sqlite3_prepare_v2(s->db, "SELECT key, n FROM pub", -1, &q, NULL);
+	if(rc) {
+		pthread_mutex_unlock(&s->dbmu);
+		return store_rc(rc);
+	}
+	while(!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *key = sqlite3_column_blob(q, 0);
+		int klen = sqlite3_column_bytes(q, 0);
+
+		if(key && klen > 0)
+			stop = fn(ud, key, (size_t)klen, (uint64_t)sqlite3_column_int64(q, 1));
+	}
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->dbmu);
+	if(stop)
+		return stop < 0 ? stop : STORE_EIO;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_rc(rc);
+}
+
 static void sq_trim(struct store *st, const char *topic, size_t tlen, uint64_t below)
 {
 	struct sq *s = (struct sq *)st;
@@ -592,6 +649,7 @@ static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.append = sq_append,
 	.restore = sq_restore,
+	.marks = sq_marks,
 	.read_before = NULL,
 	.trim = sq_trim,
 	.stats = sq_stats,

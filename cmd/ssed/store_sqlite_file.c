@@ -146,7 +146,8 @@ int sq__is_damage(int rc)
 
 void sq__db_close(struct sq *s)
 {
-	sqlite3_stmt **st[] = { &s->ins, &s->del, &s->meta, &s->begin, &s->commit, &s->rollback };
+	sqlite3_stmt **st[] = { &s->ins, &s->del, &s->meta, &s->begin, &s->commit, &s->rollback,
+				&s->mark, &s->prune };
 	size_t i;
 
 	for(i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
@@ -215,6 +216,13 @@ int sq__db_open(struct sq *s, const char *path, int create, int sync_full)
 			 sync_full ? "FULL" : "NORMAL", WAL_LIMIT);
 		rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 	}
+	/* Publishers' highest numbers (pubmark.h), one row per key, the
+	 * newest SQ_MARKS kept. Added to schema 1 without a new version: an
+	 * older ssed never reads the table, and a store it made gets it here. */
+	if(!rc)
+		rc = sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS pub(key BLOB PRIMARY KEY,"
+				  " n INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
+				  NULL, NULL, NULL);
 	if(!rc)
 		rc = meta_get(s->db, 1, &s->last);
 	if(!rc)
@@ -226,6 +234,17 @@ int sq__db_open(struct sq *s, const char *path, int create, int sync_full)
 		rc = sqlite3_prepare_v2(s->db, "DELETE FROM ev WHERE seq=?1", -1, &s->del, NULL);
 	if(!rc)
 		rc = sqlite3_prepare_v2(s->db, "UPDATE meta SET v=?2 WHERE k=?1", -1, &s->meta, NULL);
+	if(!rc)
+		rc = sqlite3_prepare_v2(s->db, "INSERT INTO pub(key, n, seq) VALUES(?1, ?2, ?3)"
+					" ON CONFLICT(key) DO UPDATE SET n=max(n, excluded.n),"
+					" seq=excluded.seq", -1, &s->mark, NULL);
+	if(!rc) {
+		char prune[160];
+
+		snprintf(prune, sizeof(prune), "DELETE FROM pub WHERE seq < (SELECT seq FROM pub"
+			 " ORDER BY seq DESC LIMIT 1 OFFSET %d)", SQ_MARKS - 1);
+		rc = sqlite3_prepare_v2(s->db, prune, -1, &s->prune, NULL);
+	}
 	if(!rc)
 		rc = sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin, NULL);
 	if(!rc)

@@ -20,6 +20,7 @@
 #define SCHEMA 1
 #define WAL_LIMIT (64 << 20)    /* journal_size_limit, bytes */
 #define NO_SEQ UINT64_MAX
+#define SQ_MARKS 4096           /* publisher marks kept (pubmark.h) */
 
 /* One append waiting for the writer; its copies and bytes follow. */
 struct pend {
@@ -64,7 +65,7 @@ struct sq {
 	struct store_limits lim;
 	char *path;
 	sqlite3 *db;
-	sqlite3_stmt *ins, *del, *meta, *begin, *commit, *rollback;
+	sqlite3_stmt *ins, *del, *meta, *begin, *commit, *rollback, *mark, *prune;
 	uint32_t crctab[8][256];
 	uint64_t (*clock)(void *ud);
 	void *clock_ud;
@@ -93,6 +94,7 @@ struct sq {
 	struct store_ev *batch;
 	size_t batch_cap;
 	unsigned long since_vacuum;
+	unsigned long marks_written;   /* the pub table is pruned now and then */
 	uint64_t age_next;
 };
 

@@ -195,7 +195,7 @@ static int write_mark(struct sq *s, const struct pend *p)
 /* One transaction: trims, then the appends of list, then retention. */
 static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 {
-	uint64_t cutoff = sq__age_cutoff(s);
+	uint64_t cutoff = sq__age_cutoff(s), ceiling = s->ceiling;
 	struct topic *t;
 	struct pend *p;
 	size_t i;
@@ -204,10 +204,11 @@ static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 	rc = sq__run(s->begin);
 	if(rc)
 		return rc;
+	s->deleted = 0;
 	for(; trims && !rc; trims = trims->next) {
 		t = sq__topic_get(s, trims->topic, trims->tlen, 0);
 		if(t)
-			rc = sq__retain(s, t, trims->below, cutoff);
+			rc = sq__retain(s, t, trims->below, cutoff, 0);
 	}
 	for(p = list; p && !rc; p = p->next) {
 		for(i = 0; i < p->n && !rc; i++)
@@ -216,18 +217,26 @@ static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 			rc = write_mark(s, p);
 	}
 	for(t = s->dirty; t && !rc; t = t->dnext)
-		rc = sq__retain(s, t, 0, cutoff);
+		rc = sq__retain(s, t, 0, cutoff, 0);
 	if(!rc)
 		rc = sq__retain_age(s, cutoff);
-	if(!rc)
+	/* Without a delete the newest row holds the last seq, which open
+	 * reads back from it: the meta row (its page) is written only when a
+	 * row went. The count there is then a floor (salvage's "of at least"). */
+	if(!rc && s->deleted)
 		rc = sq__meta_set(s, 1, s->last);
-	if(!rc)
+	if(!rc && s->deleted)
 		rc = sq__meta_set(s, 3, s->events);
+	if(!rc && s->last >= s->ceiling) {
+		s->ceiling = s->last + SQ_CEILING_US;
+		rc = sq__meta_set(s, 4, s->ceiling);
+	}
 	if(!rc)
 		rc = sq__run(s->commit);
 	if(rc) {
 		sq__run(s->rollback);
 		sq__topics_rollback(s);
+		s->ceiling = ceiling;
 		return rc;
 	}
 	sq__topics_commit(s);

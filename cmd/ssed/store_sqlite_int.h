@@ -21,6 +21,11 @@
 #define WAL_LIMIT (64 << 20)    /* journal_size_limit, bytes */
 #define NO_SEQ UINT64_MAX
 #define SQ_MARKS 4096           /* publisher marks kept (pubmark.h) */
+#define SQ_CHUNK 64             /* rows below a trim that may wait (sq__retain) */
+/* The meta row 4 is a ceiling no seq given out has reached, moved this
+ * far ahead (a minute of the clock) when seqs reach it: a salvage that
+ * lost the newest rows starts above it, so ids never repeat. */
+#define SQ_CEILING_US 60000000u
 
 /* One append waiting for the writer; its copies and bytes follow. */
 struct pend {
@@ -95,6 +100,8 @@ struct sq {
 	size_t batch_cap;
 	unsigned long since_vacuum;
 	unsigned long marks_written;   /* the pub table is pruned now and then */
+	int deleted;            /* the transaction deleted a row */
+	uint64_t ceiling;       /* meta row 4 (SQ_CEILING_US) */
 	uint64_t age_next;
 };
 
@@ -114,8 +121,12 @@ const struct row *sq__oldest(const struct topic *t);
 void sq__topics_commit(struct sq *s);
 void sq__topics_rollback(struct sq *s);
 /* Inside a transaction: delete t's oldest rows while t is over the limits,
- * older than cutoff (0: no age limit) or below below; an SQLite code. */
-int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff);
+ * older than cutoff (0: no age limit) or below below, once they are due:
+ * exact, at once; else in chunks (up to an eighth over --history and
+ * --history-bytes, an eighth of t's rows but at most SQ_CHUNK below
+ * below; the age limit is exact).
+ * Sets s->deleted when a row went. An SQLite code. */
+int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff, int exact);
 /* The same for every topic with a row older than cutoff. */
 int sq__retain_age(struct sq *s, uint64_t cutoff);
 /* The age limit's cutoff now (0: none); whether a row is past it. */
@@ -125,7 +136,7 @@ int sq__age_pending(struct sq *s);
 int sq__retain_all(struct sq *s);
 /* Step a statement that returns no rows, then reset it; SQLITE_OK. */
 int sq__run(sqlite3_stmt *st);
-/* meta row key (1 last seq, 2 since seq, 3 events) to v. */
+/* meta row key (1 last seq, 2 since seq, 3 events, 4 seq ceiling) to v. */
 int sq__meta_set(struct sq *s, int key, uint64_t v);
 
 /* ---- store_sqlite_file.c. */

@@ -213,12 +213,48 @@ static int over(const struct sq *s, uint64_t cnt, uint64_t bytes, uint64_t seq, 
 	       tu < cutoff || seq < below;
 }
 
-/* Drop t's oldest rows while it is over its limits or below below. */
-int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff)
+/* What a topic may hold over a limit before its oldest rows go. */
+static uint64_t slack(uint64_t limit)
+{
+	return limit / 8;
+}
+
+/*
+ * Whether t's oldest rows are due to go. Not exact, rows go in chunks: a
+ * topic may hold an eighth over --history or --history-bytes, and an
+ * eighth of its rows (at most SQ_CHUNK) below below, so that a steady
+ * stream of publishes deletes a page of rows now and then rather than
+ * one row (and its page) in every commit. The age limit is exact, and so
+ * is a small topic (under 8 rows over, or below).
+ */
+static int due(const struct sq *s, const struct topic *t, uint64_t below, uint64_t cutoff, int exact)
+{
+	const struct row *r = sq__oldest(t);
+	size_t k;
+
+	if(!r)
+		return 0;
+	if(exact || r->time_us < cutoff)
+		return over(s, t->n, t->bytes, r->seq, r->time_us, below, cutoff);
+	if(s->lim.history && t->n > s->lim.history + slack(s->lim.history))
+		return 1;
+	if(s->lim.history_bytes && t->n > 1 && t->bytes > s->lim.history_bytes + slack(s->lim.history_bytes))
+		return 1;
+	if(!below)
+		return 0;
+	k = t->n / 8 < SQ_CHUNK ? t->n / 8 : SQ_CHUNK;
+	return t->q[(t->head + k) & (t->cap - 1)].seq < below;
+}
+
+/* Drop t's oldest rows while it is over its limits or below below, once
+ * they are due (exact: at once). */
+int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff, int exact)
 {
 	const struct row *r;
 	int rc;
 
+	if(!due(s, t, below, cutoff, exact))
+		return SQLITE_OK;
 	while((r = sq__oldest(t)) && over(s, t->n, t->bytes, r->seq, r->time_us, below, cutoff)) {
 		sqlite3_bind_int64(s->del, 1, (sqlite3_int64)r->seq);
 		rc = sq__run(s->del);
@@ -229,6 +265,7 @@ int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff)
 		t->head++;
 		t->n--;
 		s->events--;
+		s->deleted = 1;
 	}
 	return SQLITE_OK;
 }
@@ -258,7 +295,8 @@ int sq__retain_age(struct sq *s, uint64_t cutoff)
 		return SQLITE_OK;
 	for(i = 0; i < s->tabsize; i++)
 		for(t = s->tab[i]; t; t = t->next)
-			if(sq__oldest(t) && sq__oldest(t)->time_us < cutoff && (rc = sq__retain(s, t, 0, cutoff)))
+			if(sq__oldest(t) && sq__oldest(t)->time_us < cutoff &&
+			   (rc = sq__retain(s, t, 0, cutoff, 0)))
 				return rc;
 	return SQLITE_OK;
 }
@@ -274,7 +312,7 @@ int sq__retain_all(struct sq *s)
 	rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
 	for(i = 0; !rc && i < s->tabsize; i++)
 		for(t = s->tab[i]; !rc && t; t = t->next)
-			rc = sq__retain(s, t, 0, cutoff);
+			rc = sq__retain(s, t, 0, cutoff, 1);
 	if(!rc)
 		rc = sq__meta_set(s, 3, s->events);
 	if(!rc)

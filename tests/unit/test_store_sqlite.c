@@ -583,6 +583,32 @@ static void test_retention(void)
 	       (unsigned long long)last);
 	s->ops->close(s);
 
+	/* A larger history: rows go in chunks, never more than an eighth
+	 * over, and a restart gives back exactly the limit. */
+	lim.history = 80;
+	path_of(path, sizeof(path), "chunks.db");
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	for(i = 0, keep = 0; i < 400; i++) {
+		char big[32];
+
+		snprintf(big, sizeof(big), "data: %d\n\n", i);
+		append1(s, "k", NULL, big, 0, &last);
+		s->ops->stats(s, &st);
+		if(i >= 80 && (st.events < 80 || st.events > 90))
+			keep++;
+	}
+	s->ops->stats(s, &st);
+	tap_ok(keep == 0 && st.events > 80, "history 80: the store holds 80 to 90 events all along (%llu now)",
+	       (unsigned long long)st.events);
+	s->ops->close(s);
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	r.n = 0;
+	do_restore(s, &r, &since, &keep);
+	tap_ok(r.n == 80 && !strcmp(r.r[79].frame, "data: 399\n\n") && since == last,
+	       "history 80: a restart restores the newest 80 (%zu), the last seq kept", r.n);
+	s->ops->close(s);
+	lim.history = 1;
+
 	/* Bytes: each event is its frame and its id line, 11 + 7 = 18 bytes. */
 	lim.history = 0;
 	lim.history_bytes = 60;

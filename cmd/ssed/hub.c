@@ -207,6 +207,11 @@ struct hub *hub_new(const struct hub_config *cfg)
 		return NULL;
 	h->cfg = *cfg;
 	h->ring_cap = topic__ring_cap(cfg->history);
+	/* A window over a quarter of the ring would let a burst overrun
+	 * streams that only wait for their turn: they would be dropped as
+	 * slow instead of paced. */
+	if(h->cfg.publish_window > h->ring_cap / 4)
+		h->cfg.publish_window = h->ring_cap / 4;
 	h->st.max_memory = cfg->max_memory;
 	h->tabsize = 64;
 	h->tab = calloc(h->tabsize, sizeof(*h->tab));

@@ -44,7 +44,8 @@ struct hub_config {
 	size_t max_topics;
 	size_t max_subscribers;
 	long long retry_ms;      /* sent to each new stream when >= 0 */
-	size_t publish_window;   /* see HUB_PUB_PACE (0: no pacing) */
+	size_t publish_window;   /* see HUB_PUB_PACE (0: no pacing); at most a
+				  * quarter of a topic's ring (hub_ring_cap) */
 	size_t max_memory;       /* bytes every retained event may hold in all,
 				  * allocation included; 0: no bound */
 	uint64_t history_age_us; /* events older than this go (hub_expire); 0: never */

@@ -4,14 +4,19 @@
  *   roofline [PORT]     listen on 127.0.0.1:PORT (0 or none: any free port),
  *                       print "listening on PORT" on stdout, serve until SIGTERM
  *
- * One thread, one epoll, level-triggered. A GET of /events/TOPIC gets
- * response headers and then the topic's events, raw (HTTP/1.1 without
- * chunks, the stream ends with the connection). A POST to /events/TOPIC
- * (or /pub/TOPIC) with a Content-Length body appends "id: N\ndata: BODY\n\n"
- * to the topic's log (one shared buffer per topic: every event is framed
- * once) and is answered 200. After each batch of epoll events, every
- * subscriber of a topic that grew gets one send() of everything since its
- * cursor; a subscriber whose socket is full waits for EPOLLOUT.
+ * Two threads, each with one level-triggered epoll: one reads requests,
+ * one sends to the streams, so that a publisher is answered while a pass of
+ * sends is under way (on one thread, a pass over 10,000 streams held every
+ * POST back for its length). A GET of /events/TOPIC gets response headers
+ * and is handed to the send thread, which sends the topic's events raw
+ * (HTTP/1.1 without chunks, the stream ends with the connection). A POST
+ * to /events/TOPIC (or /pub/TOPIC) with a Content-Length body appends
+ * "id: N\ndata: BODY\n\n" to the topic's log (one buffer per topic that
+ * never moves: every event is framed once) and is answered 200. The send
+ * thread, woken by an eventfd, gives every subscriber of a topic that grew
+ * one send() of everything since its cursor; a subscriber whose socket is
+ * full waits for EPOLLOUT. No lock on the way of an event: the log has one
+ * writer, which publishes its length with a release store.
  *
  * That is all: no history limit, no heartbeats, no resume, no limits on
  * clients, one-line bodies only. It stands for the cost of the sends
@@ -22,26 +27,30 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define TOPICS 64
 #define REQ_MAX 4096
+#define LOG_MAX ((size_t)1 << 32)   /* address space per topic, touched as used */
 
 struct topic {
 	char name[64];
-	char *log;
-	size_t len, cap;
+	char *log;                /* LOG_MAX bytes reserved: it never moves */
+	_Atomic size_t len;       /* written by the request thread only */
 	unsigned long long next_id;
-	struct conn *subs;
-	int dirty;
-	struct topic *dnext;
+	struct conn *subs;        /* the send thread's */
+	atomic_int dirty;
 };
 
 struct conn {
@@ -55,10 +64,12 @@ struct conn {
 };
 
 struct server {
-	int ep, lfd;
+	int ep, lfd;              /* the request thread's */
+	int sep, efd;             /* the send thread's epoll and its eventfd */
 	struct topic topics[TOPICS];
-	size_t ntopics;
-	struct topic *dirty;
+	atomic_size_t ntopics;
+	pthread_mutex_t mu;       /* guards fresh */
+	struct conn *fresh;       /* subscribers for the send thread to take */
 };
 
 static volatile sig_atomic_t stop;
@@ -75,14 +86,23 @@ static struct topic *topic_get(struct server *s, const char *name, size_t n)
 
 	if(n >= sizeof(s->topics[0].name))
 		n = sizeof(s->topics[0].name) - 1;
-	for(i = 0; i < s->ntopics; i++)
+	size_t nt = atomic_load(&s->ntopics);
+	struct topic *t;
+
+	for(i = 0; i < nt; i++)
 		if(strlen(s->topics[i].name) == n && !memcmp(s->topics[i].name, name, n))
 			return &s->topics[i];
-	if(s->ntopics == TOPICS)
+	if(nt == TOPICS)
 		return NULL;
-	memcpy(s->topics[s->ntopics].name, name, n);
-	s->topics[s->ntopics].next_id = 1;
-	return &s->topics[s->ntopics++];
+	t = &s->topics[nt];
+	t->log = mmap(NULL, LOG_MAX, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if(t->log == MAP_FAILED)
+		return NULL;
+	memcpy(t->name, name, n);
+	t->next_id = 1;
+	atomic_store(&s->ntopics, nt + 1);  /* the send thread sees it whole */
+	return t;
 }
 
 static void conn_close(struct server *s, struct conn *c)
@@ -95,7 +115,7 @@ static void conn_close(struct server *s, struct conn *c)
 		if(c->next)
 			c->next->prev = c->prev;
 	}
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	epoll_ctl(c->t ? s->sep : s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->req);
 	free(c);
@@ -105,20 +125,21 @@ static void conn_close(struct server *s, struct conn *c)
 static int flush_sub(struct server *s, struct conn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+	size_t len = atomic_load_explicit(&c->t->len, memory_order_acquire);
 	ssize_t n;
 
-	if(c->cursor == c->t->len)
+	if(c->cursor == len)
 		return 0;
-	n = send(c->fd, c->t->log + c->cursor, c->t->len - c->cursor, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = send(c->fd, c->t->log + c->cursor, len - c->cursor, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if(n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 		return -1;
 	if(n > 0)
 		c->cursor += (size_t)n;
-	if((c->cursor < c->t->len) != c->blocked) {
-		c->blocked = c->cursor < c->t->len;
+	if((c->cursor < len) != c->blocked) {
+		c->blocked = c->cursor < len;
 		if(c->blocked)
 			ev.events |= EPOLLOUT;
-		epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		epoll_ctl(s->sep, EPOLL_CTL_MOD, c->fd, &ev);
 	}
 	return 0;
 }
@@ -127,25 +148,25 @@ static int append(struct topic *t, const char *body, size_t n)
 {
 	char head[48];
 	int h = snprintf(head, sizeof(head), "id: %llu\ndata: ", t->next_id++);
-	size_t need = t->len + (size_t)h + n + 2;
+	size_t len = atomic_load_explicit(&t->len, memory_order_relaxed);
+	size_t need = len + (size_t)h + n + 2;
 
-	if(need > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 65536;
-		char *p;
-
-		while(cap < need)
-			cap *= 2;
-		p = realloc(t->log, cap);
-		if(!p)
-			return -1;
-		t->log = p;
-		t->cap = cap;
-	}
-	memcpy(t->log + t->len, head, (size_t)h);
-	memcpy(t->log + t->len + h, body, n);
-	memcpy(t->log + t->len + (size_t)h + n, "\n\n", 2);
-	t->len = need;
+	if(need > LOG_MAX)
+		return -1;
+	memcpy(t->log + len, head, (size_t)h);
+	memcpy(t->log + len + h, body, n);
+	memcpy(t->log + len + (size_t)h + n, "\n\n", 2);
+	atomic_store_explicit(&t->len, need, memory_order_release);
 	return 0;
+}
+
+/* Wake the send thread for t (once until it has looked). */
+static void mark(struct server *s, struct topic *t)
+{
+	uint64_t one = 1;
+
+	if(!atomic_exchange(&t->dirty, 1) && write(s->efd, &one, sizeof(one)) < 0)
+		atomic_store(&t->dirty, 0);
 }
 
 static const char ok_pub[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -153,7 +174,8 @@ static const char ok_sub[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream
 			     "Cache-Control: no-cache\r\n\r\n: roofline\n\n";
 static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-/* Handle the whole requests in c->req; 0 to go on, -1 to close. */
+/* Handle the whole requests in c->req; 0 to go on, -1 to close, 1 when
+ * c became a stream and went to the send thread. */
 static int requests(struct server *s, struct conn *c)
 {
 	for(;;) {
@@ -191,25 +213,26 @@ static int requests(struct server *s, struct conn *c)
 		if(!t)
 			goto fail;
 		if(!strncmp(c->req, "GET ", 4)) {
+			uint64_t one = 1;
+
 			if(send(c->fd, ok_sub, sizeof(ok_sub) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok_sub) - 1)
 				return -1;
+			/* To the send thread: it owns the stream from now on. */
+			epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 			free(c->req);
 			c->req = NULL;
 			c->t = t;
-			c->cursor = t->len;
-			c->next = t->subs;
-			if(t->subs)
-				t->subs->prev = c;
-			t->subs = c;
-			return 0;
+			c->cursor = atomic_load(&t->len);
+			pthread_mutex_lock(&s->mu);
+			c->next = s->fresh;
+			s->fresh = c;
+			pthread_mutex_unlock(&s->mu);
+			(void)!write(s->efd, &one, sizeof(one));
+			return 1;  /* c is the send thread's now */
 		}
 		if(strncmp(c->req, "POST ", 5) || append(t, c->req + hlen, blen))
 			goto fail;
-		if(!t->dirty) {
-			t->dirty = 1;
-			t->dnext = s->dirty;
-			s->dirty = t;
-		}
+		mark(s, t);
 		if(send(c->fd, ok_pub, sizeof(ok_pub) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok_pub) - 1)
 			return -1;
 		memmove(c->req, c->req + hlen + blen, c->rlen - hlen - blen);
@@ -241,6 +264,65 @@ static int readable(struct server *s, struct conn *c)
 	return requests(s, c);
 }
 
+/* The send thread: new streams, streams that can take more, and one
+ * send to each subscriber of every topic that grew. */
+static void *sender(void *arg)
+{
+	struct server *s = arg;
+	struct epoll_event evs[256];
+	struct conn *c, *next;
+	uint64_t v;
+	size_t i, nt;
+	int n, k;
+
+	while(!stop) {
+		n = epoll_wait(s->sep, evs, 256, 500);
+		for(k = 0; k < n; k++) {
+			c = evs[k].data.ptr;
+			if(!c) {
+				(void)!read(s->efd, &v, sizeof(v));
+				continue;
+			}
+			if((evs[k].events & EPOLLOUT) && !(evs[k].events & (EPOLLERR | EPOLLHUP))) {
+				if(flush_sub(s, c))
+					conn_close(s, c);
+				continue;
+			}
+			if(readable(s, c))
+				conn_close(s, c);
+		}
+		pthread_mutex_lock(&s->mu);
+		c = s->fresh;
+		s->fresh = NULL;
+		pthread_mutex_unlock(&s->mu);
+		for(; c; c = next) {
+			struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+
+			next = c->next;
+			c->prev = NULL;
+			c->next = c->t->subs;
+			if(c->next)
+				c->next->prev = c;
+			c->t->subs = c;
+			if(epoll_ctl(s->sep, EPOLL_CTL_ADD, c->fd, &ev) || flush_sub(s, c))
+				conn_close(s, c);
+		}
+		nt = atomic_load(&s->ntopics);
+		for(i = 0; i < nt; i++) {
+			struct topic *t = &s->topics[i];
+
+			if(!atomic_exchange(&t->dirty, 0))
+				continue;
+			for(c = t->subs; c; c = next) {
+				next = c->next;
+				if(!c->blocked && flush_sub(s, c))
+					conn_close(s, c);
+			}
+		}
+	}
+	return NULL;
+}
+
 static void accept_all(struct server *s)
 {
 	for(;;) {
@@ -267,12 +349,13 @@ static void accept_all(struct server *s)
 
 int main(int argc, char **argv)
 {
-	struct server s = { .ep = -1 };
+	struct server s = { .ep = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t thr;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t slen = sizeof(sa);
 	struct epoll_event evs[256], lev = { .events = EPOLLIN };
 	struct rlimit rl;
-	int one = 1, i, n;
+	int one = 1, i, n, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_term);
@@ -291,12 +374,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	s.ep = epoll_create1(EPOLL_CLOEXEC);
+	s.sep = epoll_create1(EPOLL_CLOEXEC);
+	s.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	lev.data.ptr = NULL;
 	epoll_ctl(s.ep, EPOLL_CTL_ADD, s.lfd, &lev);
+	epoll_ctl(s.sep, EPOLL_CTL_ADD, s.efd, &lev);
+	if(s.ep < 0 || s.sep < 0 || s.efd < 0 || pthread_create(&thr, NULL, sender, &s)) {
+		fprintf(stderr, "roofline: error: cannot start: %s\n", strerror(errno));
+		return 1;
+	}
 	printf("listening on %d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 	while(!stop) {
-		n = epoll_wait(s.ep, evs, 256, -1);
+		n = epoll_wait(s.ep, evs, 256, 500);
 		for(i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
 
@@ -304,27 +394,10 @@ int main(int argc, char **argv)
 				accept_all(&s);
 				continue;
 			}
-			if(c->t && (evs[i].events & EPOLLOUT) && !(evs[i].events & (EPOLLERR | EPOLLHUP))) {
-				if(flush_sub(&s, c))
-					conn_close(&s, c);
-				continue;
-			}
-			if(readable(&s, c))
+			if((rc = readable(&s, c)) < 0)
 				conn_close(&s, c);
 		}
-		/* One send per subscriber of each topic that grew. */
-		while(s.dirty) {
-			struct topic *t = s.dirty;
-			struct conn *c, *next;
-
-			s.dirty = t->dnext;
-			t->dirty = 0;
-			for(c = t->subs; c; c = next) {
-				next = c->next;
-				if(!c->blocked && flush_sub(&s, c))
-					conn_close(&s, c);
-			}
-		}
 	}
+	pthread_join(thr, NULL);
 	return 0;
 }

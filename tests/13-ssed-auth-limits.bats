@@ -2,6 +2,17 @@
 # ssed: tokens, subscriber limits, slow subscribers, many streams.
 load test_helper
 
+# not_opened LOG - why streams did not open: the client's words, where the
+# others are (waiting to be accepted: the listening socket's Recv-Q;
+# accepted: ssed's descriptors; subscribed: ssed's count), ssed's log.
+not_opened() {
+	cat "$1"
+	echo "# accept queue: $(ss -Hltn "sport = :$PORT" | awk '{ print $2 }')," \
+		"ssed's descriptors: $(ls /proc/$SSED_PID/fd | wc -l)," \
+		"subscribers: $(metric ssed_subscribers)"
+	grep -v -e '^ssed: GET' -e '-> 200 stream' "$ERR" | tail -20
+}
+
 @test "publish token: 401 without, 403 wrong, 200 right; subscribing stays open" {
 	printf 's3cret\n' >"$BATS_TEST_TMPDIR/tok"
 	start_ssed --publish-token-file "$BATS_TEST_TMPDIR/tok"
@@ -100,8 +111,7 @@ load test_helper
 	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/m 1000 200 >"$log" &
 	pid=$!
 	PIDS+=("$pid")
-	WAIT_SECS=60 wait_for grep -q ready "$log" ||
-		{ cat "$log"; grep -v -e '^ssed: GET' -e '-> 200 stream' "$ERR" | tail -20; false; }
+	WAIT_SECS=60 wait_for grep -q ready "$log" || { not_opened "$log"; false; }
 	for i in $(seq 1 200); do printf 'data: %s\n\n' "$i"; done |
 		curl -sf -H 'Content-Type: text/event-stream' --data-binary @- "$URL/events/m" >/dev/null
 	wait "$pid"
@@ -133,8 +143,7 @@ load test_helper
 	log=$BATS_TEST_TMPDIR/many
 	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/z 1000 1 >"$log" &
 	PIDS+=($!)
-	WAIT_SECS=60 wait_for grep -q ready "$log" ||
-		{ cat "$log"; grep -v -e '^ssed: GET' -e '-> 200 stream' "$ERR" | tail -20; false; }
+	WAIT_SECS=60 wait_for grep -q ready "$log" || { not_opened "$log"; false; }
 	wait_for metric_is ssed_subscribers 1000
 	start=$(date +%s%N)
 	kill -TERM "$SSED_PID"

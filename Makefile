@@ -150,7 +150,7 @@ $(O)/tests/test_store_sqlite: $(O)/tests/unit/test_store_sqlite.o $(call obj,$(S
 # The Redis backend's test starts its own redis-server.
 $(O)/tests/test_store_redis: $(O)/tests/unit/test_store_redis.o $(O)/cmd/ssed/store_redis.o \
 		$(O)/cmd/ssed/store_redis_read.o $(O)/cmd/ssed/redis_script.o \
-		$(O)/cmd/ssed/redis_conn.o $(LIBSSE)
+		$(O)/cmd/ssed/redis_conn.o $(O)/cmd/common/common.o $(LIBSSE)
 	$(call need-pkg,hiredis,libhiredis-dev)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) -lpthread
 

@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -129,4 +132,23 @@ void std_fds(void)
 		if(fd > 2)
 			close(fd);
 	} while(fd >= 0 && fd <= 2);
+}
+
+void random_hex(char *buf, size_t len)
+{
+	unsigned char r[16];
+	struct timespec ts;
+	uint64_t t;
+	size_t i;
+
+	if(getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		for(i = 0; i < sizeof(r); i++)
+			r[i] = (unsigned char)((i < 8 ? t : (uint64_t)getpid()) >> (i % 8 * 8));
+	}
+	if(len)
+		buf[0] = '\0';
+	for(i = 0; i < sizeof(r) && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", r[i]);
 }

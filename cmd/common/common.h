@@ -60,4 +60,9 @@ unsigned long long parse_bytes(const char *opt, const char *value,
 /* std_fds - make sure fds 0, 1 and 2 are open (on /dev/null if not). */
 void std_fds(void);
 
+/* random_hex - fill buf (len bytes, NUL included) with random hex digits,
+ * up to 32 of them: from the kernel, or, should it have none to give,
+ * from the clock and the process id. */
+void random_hex(char *buf, size_t len);
+
 #endif

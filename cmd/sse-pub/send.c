@@ -4,9 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "backoff.h"
 #include "common.h"
@@ -64,22 +61,6 @@ static struct curl_slist *headers(const struct sender *s, const char *type)
 	return curl_slist_append(h, type);
 }
 
-/* This run's publisher key: 128 random bits in hex, or, should the
- * kernel have none to give, the time and the process id. */
-static void make_key(char *key, size_t size)
-{
-	unsigned char r[16];
-	struct timespec ts;
-	size_t i;
-
-	if(getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		snprintf(key, size, "t%lld.%ld.%ld", (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
-		return;
-	}
-	for(i = 0; i < sizeof(r) && 2 * i + 2 < size; i++)
-		snprintf(key + 2 * i, 3, "%02x", r[i]);
-}
 
 /* After a perform: 0 a 200, 1 an HTTP error, -1 no reply. Sets why. */
 static int outcome(struct sender *s, CURLcode res)
@@ -307,7 +288,7 @@ int send_stdin(struct sender *s, struct input *in, long long max_retries)
 	int rc, each = 0, cuts = 0, one_by_one;
 
 	s->in = in;
-	make_key(s->pub_key, sizeof(s->pub_key));
+	random_hex(s->pub_key, sizeof(s->pub_key));  /* this run's publisher key */
 	s->pub_next = 1;
 	backoff_init(&bo, max_retries);
 	for(;;) {

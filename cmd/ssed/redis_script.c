@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common.h"
 #include "redis_script.h"
 
 
@@ -107,20 +108,6 @@ static const char script[] =
 "end\n"
 "return {first, n}\n";
 
-static void new_epoch(char *buf, size_t len)
-{
-	unsigned char r[12];
-	size_t i;
-
-	if(getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)buf;
-
-		for(i = 0; i < sizeof(r); i++)
-			r[i] = (unsigned char)(t >> (i % 8 * 8));
-	}
-	for(i = 0; i < sizeof(r) && 2 * i + 2 < len; i++)
-		snprintf(buf + 2 * i, 3, "%02x", r[i]);
-}
 
 uint64_t redis_u64(const char *s, size_t n)
 {
@@ -220,7 +207,7 @@ void redis_script_args(const struct store_limits *lim, const char *logmax, const
 	int i;
 
 	snprintf(h->floor, sizeof(h->floor), "%" PRIu64, floor);
-	new_epoch(h->epoch, sizeof(h->epoch));
+	random_hex(h->epoch, sizeof(h->epoch));
 	snprintf(h->hist, sizeof(h->hist), "%zu", lim->history);
 	snprintf(h->hbytes, sizeof(h->hbytes), "%zu", lim->history_bytes);
 	snprintf(h->age, sizeof(h->age), "%" PRIu64, lim->history_age_us);

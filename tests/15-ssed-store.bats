@@ -185,6 +185,28 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	metric_is ssed_retained_events $((kept + 1))
 }
 
+@test "--store: a torn acknowledgement log: ssed starts, keeps what reads back, says so in one line" {
+	start_ssed --store "$DB"
+	mapfile -t ids < <(publish_n l 1 5)
+	port=$PORT
+	kill -9 "$SSED_PID"
+	wait "$SSED_PID" 2>/dev/null || true
+	# Every acknowledged event is in the log (it is cut back only past
+	# 1 MiB or at a clean stop): cut its last record short.
+	size=$(stat -c %s "$DB-log")
+	[ "$size" -gt 16 ]
+	truncate -s $((size - 3)) "$DB-log"
+	start_ssed_on "$port" --store "$DB"
+	[ "$(grep -c 'warning: store' "$ERR")" = 1 ]
+	grep -q "dropped 0 damaged records and .* bytes at the end of $DB-log" "$ERR"
+	[ "$(replay l "${ids[0]}" | head -3 | tr '\n' ,)" = "2,3,4," ]
+	# The log is whole again: a clean restart says nothing.
+	stop_ssed TERM
+	[ "$(stat -c %s "$DB-log")" = 16 ]
+	start_ssed_on "$port" --store "$DB"
+	! grep -q 'warning' "$ERR"
+}
+
 @test "--store: flipped bytes: ssed starts, drops what fails its checksum, says so in one line" {
 	start_ssed --store "$DB"
 	ids=()

@@ -1,21 +1,31 @@
 /*
- * store_sqlite.c - the embedded durable backend: events in one SQLite file.
+ * store_sqlite.c - the embedded durable backend: events in one SQLite file,
+ * behind an acknowledgement log of its own (store_sqlite_log.c).
  *
  * Contract (what the man page may promise for --store PATH):
  * - An append is acknowledged (its done callback with STORE_OK, and only
- *   then sink->commit puts it in the ring) once the transaction holding it
- *   has committed. A writer thread takes everything queued since its last
- *   transaction and writes it in ONE transaction: a burst from many
- *   publishers costs one commit, not one per event. An append that finds
- *   nobody committing writes its own transaction on its caller's thread.
- * - Durability. The file is in WAL mode (journal_mode=WAL) with
- *   locking_mode=EXCLUSIVE, so a second process cannot open the same store
- *   and no -shm file is used. With synchronous=NORMAL (the default) a
- *   commit is written to the WAL file before it is acknowledged, and the
- *   WAL is fsynced only at checkpoints: an acknowledged event survives a
- *   crash or kill -9 of ssed, not a power loss. sync_full sets
- *   synchronous=FULL: the WAL is fsynced at every group commit, so an
- *   acknowledged event survives a power loss too. wal_autocheckpoint
+ *   then sink->commit puts it in the ring) once its record is written to
+ *   the log PATH-log. A round takes everything queued since the last one
+ *   and writes it with ONE write: a burst from many publishers costs one
+ *   write, not one per event. An append that finds nobody writing runs
+ *   its own round on its caller's thread.
+ * - SQLite gets the acknowledged events behind the log, in a "fill": one
+ *   transaction for everything waiting, run by the writer thread when
+ *   SQ_FILL_EVENTS or SQ_FILL_BYTES wait or the oldest waited SQ_FILL_US
+ *   (by an append itself only past SQ_FILL_MAX). Until then they are in
+ *   memory too (unfilled). A fill also applies the queued trims and
+ *   retention. After a fill the log is cut back to its header once past
+ *   SQ_LOG_RESET; at open, what it holds beyond the file (seq above the
+ *   highest the file has, meta row 1 or its newest row) is written into
+ *   the file before anything else, and it is cut back.
+ * - Durability. The log is written with pwrite: an acknowledged event
+ *   survives a crash or kill -9 of ssed, not a power loss; sync_full
+ *   fdatasyncs it before the acknowledgement. The file is in WAL mode
+ *   (journal_mode=WAL) with locking_mode=EXCLUSIVE, so a second process
+ *   cannot open the same store and no -shm file is used. With
+ *   synchronous=NORMAL (the default) its WAL is fsynced only at
+ *   checkpoints; sync_full sets synchronous=FULL, so a fill is on the disk
+ *   before the log is cut back. wal_autocheckpoint
  *   (1000 pages) copies the WAL back into the file as it grows and
  *   journal_size_limit caps what the WAL keeps on disk after a checkpoint.
  * - Sequence numbers are microseconds of the wall clock, or the last one
@@ -41,7 +51,8 @@
  *   event and one entry per topic (store_sqlite_topics.c), so retention
  *   never queries the file.
  * - Refusals: store_sqlite_open returns NULL with one line in err, and
- *   never writes to the file, when PATH is not an SQLite database, is
+ *   never writes to the file, when PATH-log exists and is not a log of
+ *   this format, when PATH is not an SQLite database, is
  *   another application's (PRAGMA application_id is not "ssed"), has a
  *   schema version (PRAGMA user_version) other than 1, cannot be opened
  *   for writing (nor its directory, where the WAL lives), or is in use by
@@ -57,13 +68,20 @@
  *   set. History before a dropped event is then no longer complete:
  *   since_seq moves past it, so resumes from before it get ssed-gap.
  *   A torn WAL tail (a transaction whose frames are incomplete) is
- *   discarded by SQLite itself; such a transaction was never
- *   acknowledged.
- * - A transaction that fails with SQLITE_FULL (disk full, quota, the
- *   store_sqlite_limit_pages knob) is rolled back: its appends get
- *   STORE_EFULL and nothing of it reaches the sink; queued trims are then
- *   applied alone so room can come back, and the next transaction tries
- *   again. Other write failures give STORE_EIO.
+ *   discarded by SQLite itself. In the log, a record that fails its CRC
+ *   is dropped (and since_seq moves to the next that reads back), and the
+ *   first record cut short ends it: the same one-line warning says so.
+ * - A log write that fails (ENOSPC, EDQUOT: STORE_EFULL; else STORE_EIO)
+ *   fails its round: nothing of it reaches the sink, what it wrote is cut
+ *   off. A fill that fails (SQLITE_FULL: disk full, quota, the
+ *   store_sqlite_limit_pages knob) is rolled back; queued trims and the
+ *   age limit are then applied alone so room can come back, and the
+ *   unfilled events they took go to no row. While fills fail, every round
+ *   tries one first and refuses its appends with the fill's error if it
+ *   fails again (the writer retries after SQ_RETRY_US): the events the
+ *   log acknowledged stay in it and in memory, and nothing more is
+ *   acknowledged that the file may never take. A fill that fails at open
+ *   makes open fail, the log untouched.
  *
  * - store_sqlite_open's err: NULL returned, the reason it refused; non-NULL
  *   returned with err[0] set, the one-line warning about dropped damage.
@@ -73,14 +91,16 @@
  * Threads: append, trim and stats from any thread; restore before the
  * first append. sink->commit and done run on the writer thread, or, when
  * the writer was idle, on the thread of the append that found it so (it
- * commits its own batch there: no thread switch for a lone publisher);
+ * logs its own batch there: no thread switch for a lone publisher);
  * never two batches at once, always without the store's lock held; a
  * batch's events reach sink->commit in one call.
  *
  * The file: table ev(seq INTEGER PRIMARY KEY, topic, time_us, sz, id,
- * frame, crc) and table meta(k, v) with 1 the last seq given out, 2 the
+ * frame, crc) and table meta(k, v) with 1 the highest seq the file had
+ * (its newest row's when none was deleted since), 2 the
  * seq from which history is complete, 3 the events held.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -140,18 +160,46 @@ static int store_rc(int rc)
 	}
 }
 
+/* Give the events of list their seqs (and times): the round's holder,
+ * before they go to the log. */
+static void number(struct sq *s, struct pend *list)
+{
+	struct pend *p;
+	uint64_t now;
+	size_t i;
+
+	for(p = list; p; p = p->next)
+		for(i = 0; i < p->n; i++) {
+			struct store_ev *e = &p->ev[i];
+
+			now = s->clock(s->clock_ud);
+			e->seq = now > s->last ? now : s->last + 1;
+			if(e->seq < s->since)
+				e->seq = s->since;
+			s->last = e->seq;
+			if(!e->time_us)
+				e->time_us = now;
+		}
+}
+
+/* An unfilled event a trim or the age limit already took: it goes to no
+ * row (the hub hands back nothing as this; ref is the hub's, and unused
+ * once an event is acknowledged). */
+static char gone;
+#define GONE ((void *)&gone)
+
 static int insert(struct sq *s, struct store_ev *e)
 {
 	struct topic *t;
-	uint64_t now = s->clock(s->clock_ud), sz;
+	uint64_t sz;
 	int rc;
 
-	e->seq = now > s->last ? now : s->last + 1;
-	if(e->seq < s->since)
-		e->seq = s->since;
-	s->last = e->seq;
-	if(!e->time_us)
-		e->time_us = now;
+	if(e->seq > s->filled)
+		s->filled = e->seq;
+	if(e->ref == GONE) {
+		s->deleted = 1;  /* the newest row may not hold filled: meta row 1 does */
+		return SQLITE_OK;
+	}
 	sz = ev_size(e);
 	sqlite3_bind_int64(s->ins, 1, (sqlite3_int64)e->seq);
 	sqlite3_bind_blob(s->ins, 2, e->topic, (int)e->tlen, SQLITE_STATIC);
@@ -170,6 +218,26 @@ static int insert(struct sq *s, struct store_ev *e)
 	if(!t)
 		return SQLITE_NOMEM;
 	return sq__topic_push(s, t, e->seq, e->time_us, sz);
+}
+
+/* Mark the unfilled events that queued trims or the age limit took. */
+static void prune(struct pend *list, const struct trimq *trims, uint64_t cutoff)
+{
+	const struct trimq *q;
+	struct pend *p;
+	size_t i;
+
+	for(p = list; p; p = p->next)
+		for(i = 0; i < p->n; i++) {
+			struct store_ev *e = &p->ev[i];
+
+			if(cutoff && e->time_us < cutoff)
+				e->ref = GONE;
+			for(q = trims; q && e->ref != GONE; q = q->next)
+				if(e->seq < q->below && q->tlen == e->tlen &&
+				   !memcmp(q->topic, e->topic, e->tlen))
+					e->ref = GONE;
+		}
 }
 
 /* The highest number of the append's publisher (its events come from one
@@ -192,10 +260,11 @@ static int write_mark(struct sq *s, const struct pend *p)
 	return rc;
 }
 
-/* One transaction: trims, then the appends of list, then retention. */
+/* One transaction: the appends of list (numbered; those marked GONE go
+ * to no row), then trims, then retention. */
 static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 {
-	uint64_t cutoff = sq__age_cutoff(s), ceiling = s->ceiling;
+	uint64_t cutoff = sq__age_cutoff(s), ceiling = s->ceiling, filled = s->filled;
 	struct topic *t;
 	struct pend *p;
 	size_t i;
@@ -205,26 +274,27 @@ static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 	if(rc)
 		return rc;
 	s->deleted = 0;
-	for(; trims && !rc; trims = trims->next) {
-		t = sq__topic_get(s, trims->topic, trims->tlen, 0);
-		if(t)
-			rc = sq__retain(s, t, trims->below, cutoff, 0);
-	}
 	for(p = list; p && !rc; p = p->next) {
 		for(i = 0; i < p->n && !rc; i++)
 			rc = insert(s, &p->ev[i]);
 		if(!rc)
 			rc = write_mark(s, p);
 	}
+	for(; trims && !rc; trims = trims->next) {
+		t = sq__topic_get(s, trims->topic, trims->tlen, 0);
+		if(t)
+			rc = sq__retain(s, t, trims->below, cutoff, 0);
+	}
 	for(t = s->dirty; t && !rc; t = t->dnext)
 		rc = sq__retain(s, t, 0, cutoff, 0);
 	if(!rc)
 		rc = sq__retain_age(s, cutoff);
-	/* Without a delete the newest row holds the last seq, which open
-	 * reads back from it: the meta row (its page) is written only when a
-	 * row went. The count there is then a floor (salvage's "of at least"). */
+	/* Without a delete the newest row holds the highest seq the file
+	 * has, which open reads back from it: the meta row (its page) is
+	 * written only when a row went. The count there is then a floor
+	 * (salvage's "of at least"). */
 	if(!rc && s->deleted)
-		rc = sq__meta_set(s, 1, s->last);
+		rc = sq__meta_set(s, 1, s->filled);
 	if(!rc && s->deleted)
 		rc = sq__meta_set(s, 3, s->events);
 	if(!rc && s->last >= s->ceiling) {
@@ -237,13 +307,32 @@ static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 		sq__run(s->rollback);
 		sq__topics_rollback(s);
 		s->ceiling = ceiling;
+		s->filled = filled;
 		return rc;
 	}
 	sq__topics_commit(s);
 	return SQLITE_OK;
 }
 
-/* Hand the committed appends to the sink in one batch, then their done. */
+/* ---- Rounds: number, log, acknowledge; fill SQLite behind. */
+
+static int errno_rc(int e)
+{
+	switch(e) {
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return STORE_EFULL;
+	case ENOMEM:
+		return STORE_ENOMEM;
+	default:
+		return STORE_EIO;
+	}
+}
+
+/* Hand the logged appends to the sink in one batch, then their done; on
+ * success they wait in unfilled for a fill, else they are freed. rc is a
+ * store_err. */
 static void deliver(struct sq *s, struct pend *list, int rc)
 {
 	struct pend *p, *next;
@@ -276,7 +365,30 @@ static void deliver(struct sq *s, struct pend *list, int rc)
 		if(!rc)
 			for(i = 0; i < p->n; i++)
 				p->user[i].seq = p->ev[i].seq;
-		p->done(p->arg, rc ? store_rc(rc) : STORE_OK);
+		p->done(p->arg, rc);
+		if(rc) {
+			free(p);
+			continue;
+		}
+		p->user = NULL;
+		p->done = NULL;
+		p->next = NULL;
+		*s->unfilled_tail = p;
+		s->unfilled_tail = &p->next;
+		for(i = 0; i < p->n; i++)
+			s->unfilled_bytes += p->ev[i].flen + 64;
+		s->h_unfilled += p->n;
+		if(!s->h_first_us)
+			s->h_first_us = mono_us();
+	}
+}
+
+static void free_pends(struct pend *p)
+{
+	struct pend *next;
+
+	for(; p; p = next) {
+		next = p->next;
 		free(p);
 	}
 }
@@ -331,34 +443,64 @@ static void free_trims(struct trimq *q)
 	}
 }
 
-/* What one round of the committer takes from the queue (under mu). */
+/* What one round takes from the queue (under mu). */
 struct round {
 	struct pend *list;
 	struct trimq *trims;
-	int pages;
+	int pages, fill, reset;
 	unsigned extra;
 };
 
-static void take(struct sq *s, struct round *r)
+/* writer: the writer thread's round, which fills when a fill is due;
+ * else an appender's, which fills only when it must (a failed fill to
+ * retry, or SQ_FILL_MAX events waiting). */
+static void take(struct sq *s, struct round *r, int writer, int age_due)
 {
+	uint64_t now = mono_us();
+
 	r->list = s->head;
 	s->head = NULL;
 	s->tail = &s->head;
-	r->trims = s->trims;
-	s->trims = NULL;
 	r->pages = s->pages_set;
 	r->extra = s->pages_extra;
 	s->pages_set = 0;
+	r->reset = s->stop;
+	r->fill = s->fill_failed || s->unfilled_n >= SQ_FILL_MAX || s->stop || r->pages ||
+		  (writer && (s->fill_due || (s->fill_at && now >= s->fill_at) ||
+			      (s->trims && now >= s->trim_at) || age_due || s->flush));
+	if(s->hold && !s->stop)
+		r->fill = 0;
+	if(r->fill)
+		s->flush = 0;
+	r->trims = NULL;
+	if(r->fill) {
+		r->trims = s->trims;
+		s->trims = NULL;
+	}
 	s->busy = 1;
 }
 
-/* One round: the page limit, one transaction, the sink and the done
- * callbacks. Whoever holds busy runs it (the writer, or an appender that
- * found the writer idle), so rounds never overlap and batches reach the
- * sink in seq order. */
-static void run(struct sq *s, struct round *r, int age_due)
+/* The end of a round (under mu): what the writer needs to know of it. */
+static void settle(struct sq *s, const struct round *r)
 {
-	uint64_t t0, us;
+	s->busy = 0;
+	if(r->fill) {
+		s->fills++;
+		pthread_cond_broadcast(&s->filled_cv);
+	}
+	s->unfilled_n = s->h_unfilled;
+	s->fill_due = !s->fill_err && (s->h_unfilled >= SQ_FILL_EVENTS ||
+					s->unfilled_bytes >= SQ_FILL_BYTES);
+	s->fill_at = s->h_unfilled ? s->h_first_us + SQ_FILL_US : 0;
+	s->fill_failed = s->fill_err != 0;
+}
+
+/* One fill: the unfilled appends, the trims and retention in one
+ * transaction. On success the log may be cut back. */
+static void fill(struct sq *s, struct round *r, int age_due)
+{
+	struct pend *list = s->unfilled;
+	uint64_t cutoff;
 	int rc;
 
 	pthread_mutex_lock(&s->dbmu);
@@ -368,36 +510,84 @@ static void run(struct sq *s, struct round *r, int age_due)
 		s->age_next = mono_us() + 1000000u;
 		age_due = sq__age_pending(s);
 	}
-	if(!r->list && !r->trims && !age_due) {
+	if(!list && !r->trims && !age_due && !s->fill_err) {
 		pthread_mutex_unlock(&s->dbmu);
 		return;
 	}
-	t0 = mono_us();
-	rc = write_batch(s, r->list, r->trims);
-	if((rc & 0xff) == SQLITE_FULL && r->trims)
-		write_batch(s, NULL, r->trims);
-	us = mono_us() - t0;
+	cutoff = sq__age_cutoff(s);
+	prune(list, r->trims, cutoff);
+	rc = write_batch(s, list, r->trims);
+	if((rc & 0xff) == SQLITE_FULL && (r->trims || cutoff)) {
+		/* Room first, from what trims and age take; then again. */
+		if(!write_batch(s, NULL, r->trims))
+			rc = write_batch(s, list, NULL);
+	}
+	if(!rc) {
+		free_pends(list);
+		s->unfilled = NULL;
+		s->unfilled_tail = &s->unfilled;
+		s->unfilled_bytes = 0;
+		s->h_unfilled = 0;
+		s->h_first_us = 0;
+		if(s->log_off >= SQ_LOG_RESET || r->reset)
+			sq__log_reset(s);  /* if it fails, a read skips what is filled */
+		vacuum(s);
+	}
+	else
+		s->h_first_us = mono_us() + SQ_RETRY_US;  /* not again at once */
+	s->fill_err = rc;
 	pthread_mutex_unlock(&s->dbmu);
 	pthread_mutex_lock(&s->mu);
 	if(rc) {
 		s->st.write_errors++;
 		s->st.connected = 0;
 	} else {
-		s->st.commits++;
-		s->st.commit_us_sum += us;
-		if(us > s->st.commit_us_max)
-			s->st.commit_us_max = us;
 		s->st.connected = 1;
 	}
 	s->st.events = s->events;
 	pthread_mutex_unlock(&s->mu);
-	free_trims(r->trims);
-	deliver(s, r->list, rc);
-	if(!rc) {
-		pthread_mutex_lock(&s->dbmu);
-		vacuum(s);
-		pthread_mutex_unlock(&s->dbmu);
+}
+
+/* One round: numbering, the log, the sink and the done callbacks, and a
+ * fill when it is due. Whoever holds busy runs it (the writer, or an
+ * appender that found the writer idle), so rounds never overlap and
+ * batches reach the sink in seq order. While a fill fails, appends are
+ * refused with its error: nothing is acknowledged that SQLite may never
+ * take. */
+static void run(struct sq *s, struct round *r, int age_due)
+{
+	uint64_t t0, us;
+	int rc = 0, filled = 0;
+
+	if(r->fill && s->fill_err) {
+		fill(s, r, age_due);
+		filled = 1;
 	}
+	if(r->list) {
+		if(s->fill_err) {
+			rc = store_rc(s->fill_err);
+		} else {
+			number(s, r->list);
+			t0 = mono_us();
+			rc = sq__log_write(s, r->list);
+			us = mono_us() - t0;
+			pthread_mutex_lock(&s->mu);
+			if(rc) {
+				s->st.write_errors++;
+			} else {
+				s->st.commits++;
+				s->st.commit_us_sum += us;
+				if(us > s->st.commit_us_max)
+					s->st.commit_us_max = us;
+			}
+			pthread_mutex_unlock(&s->mu);
+			rc = rc ? errno_rc(rc) : STORE_OK;
+		}
+		deliver(s, r->list, rc);
+	}
+	if(r->fill && !filled)
+		fill(s, r, age_due);
+	free_trims(r->trims);
 }
 
 static void *writer_main(void *arg)
@@ -405,25 +595,30 @@ static void *writer_main(void *arg)
 	struct sq *s = arg;
 	struct timespec until;
 	struct round r;
-	int stop, age_due, trim_due;
+	int stop, age_due, trim_due, fill_due;
 
 	for(;;) {
 		pthread_mutex_lock(&s->mu);
 		for(;;) {
-			uint64_t now = mono_us();
+			uint64_t now = mono_us(), wait = 1000000u;
 
 			age_due = s->started && s->lim.history_age_us && now >= s->age_next;
 			trim_due = s->trims && now >= s->trim_at;
-			if(!s->busy && (s->head || trim_due || s->stop || s->pages_set || age_due))
+			fill_due = s->fill_due || (s->fill_at && now >= s->fill_at);
+			if(!s->busy && (s->head || trim_due || fill_due || s->stop || s->pages_set ||
+					age_due || s->flush))
 				break;
 			s->idle = 1;
-			if(s->trims || (s->started && s->lim.history_age_us)) {
+			if(s->trims || s->fill_at || (s->started && s->lim.history_age_us)) {
 				/* Idle: look at the age limit and the trims
-				 * no append took along once a second. */
-				uint64_t wait = 1000000u;
-
+				 * no append took along once a second, and fill
+				 * what waits when it is due. */
 				if(s->trims && s->trim_at > now && s->trim_at - now < wait)
 					wait = s->trim_at - now;
+				if(s->fill_at && s->fill_at > now && s->fill_at - now < wait)
+					wait = s->fill_at - now;
+				if(s->busy && wait > SQ_FILL_US)
+					wait = SQ_FILL_US;
 				clock_gettime(CLOCK_REALTIME, &until);
 				until.tv_nsec += (long)(wait * 1000u);
 				until.tv_sec += until.tv_nsec / 1000000000L;
@@ -434,12 +629,12 @@ static void *writer_main(void *arg)
 			}
 			s->idle = 0;
 		}
-		take(s, &r);
+		take(s, &r, 1, age_due);
 		stop = s->stop;
 		pthread_mutex_unlock(&s->mu);
 		run(s, &r, age_due);
 		pthread_mutex_lock(&s->mu);
-		s->busy = 0;
+		settle(s, &r);
 		pthread_mutex_unlock(&s->mu);
 		if(stop)
 			break;
@@ -449,10 +644,9 @@ static void *writer_main(void *arg)
 
 /* ---- Ops. */
 
-static int sq_append(struct store *st, struct store_ev *ev, size_t n,
-		     store_done_fn done, void *arg)
+/* One append's copy, with its bytes. */
+static struct pend *pend_new(const struct store_ev *ev, size_t n)
 {
-	struct sq *s = (struct sq *)st;
 	size_t bytes = sizeof(struct pend) + n * sizeof(struct store_ev), i;
 	struct pend *p;
 	char *w;
@@ -462,48 +656,65 @@ static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 			 (ev[i].pub ? ev[i].publen : 0);
 	p = malloc(bytes);
 	if(!p)
-		return STORE_ENOMEM;
+		return NULL;
 	p->next = NULL;
-	p->user = ev;
+	p->user = NULL;
 	p->n = n;
-	p->done = done;
-	p->arg = arg;
+	p->done = NULL;
+	p->arg = NULL;
 	w = (char *)&p->ev[n];
 	for(i = 0; i < n; i++) {
 		struct store_ev *e = &p->ev[i];
 
 		*e = ev[i];
-		e->seq = 0;
 		e->topic = memcpy(w, ev[i].topic, ev[i].tlen);
 		w += ev[i].tlen;
 		if(ev[i].id) {
-			e->id = memcpy(w, ev[i].id, ev[i].idlen);
+			e->id = ev[i].idlen ? memcpy(w, ev[i].id, ev[i].idlen) : w;
 			w += ev[i].idlen;
 		}
-		e->frame = memcpy(w, ev[i].frame, ev[i].flen);
+		e->frame = ev[i].flen ? memcpy(w, ev[i].frame, ev[i].flen) : w;
 		w += ev[i].flen;
 		if(ev[i].pub) {
 			e->pub = memcpy(w, ev[i].pub, ev[i].publen);
 			w += ev[i].publen;
 		}
 	}
+	return p;
+}
+
+static int sq_append(struct store *st, struct store_ev *ev, size_t n,
+		     store_done_fn done, void *arg)
+{
+	struct sq *s = (struct sq *)st;
+	struct pend *p = pend_new(ev, n);
+	size_t i;
+
+	if(!p)
+		return STORE_ENOMEM;
+	p->user = ev;
+	p->done = done;
+	p->arg = arg;
+	for(i = 0; i < n; i++)
+		p->ev[i].seq = 0;
 	pthread_mutex_lock(&s->mu);
 	s->started = 1;
 	*s->tail = p;
 	s->tail = &p->next;
 	if(s->idle && !s->busy && !s->stop) {
-		/* Nobody is committing: commit here, on the caller's thread,
+		/* Nobody is committing: log here, on the caller's thread,
 		 * rather than wake the writer and wait to be woken (two
 		 * thread switches per publish, which cost more than the
-		 * commit). Appends meanwhile queue for the writer. */
+		 * write). Appends meanwhile queue for the writer, which
+		 * also fills SQLite. */
 		struct round r;
 
-		take(s, &r);
+		take(s, &r, 0, 0);
 		pthread_mutex_unlock(&s->mu);
 		run(s, &r, 0);
 		pthread_mutex_lock(&s->mu);
-		s->busy = 0;
-		if(s->head || s->pages_set)
+		settle(s, &r);
+		if(s->head || s->pages_set || s->fill_due)
 			pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		return STORE_OK;
@@ -624,19 +835,24 @@ static void sq_stats(struct store *st, struct store_stats *out)
 
 	pthread_mutex_lock(&s->mu);
 	*out = s->st;
+	out->events += s->unfilled_n;
 	pthread_mutex_unlock(&s->mu);
-	out->bytes = file_size(s->path, "") + file_size(s->path, "-wal");
+	out->bytes = file_size(s->path, "") + file_size(s->path, "-wal") +
+		     file_size(s->path, "-log");
 }
 
 static void sq_free(struct sq *s)
 {
 	sq__db_close(s);
+	sq__log_close(s);
+	free_pends(s->unfilled);
 	sq__topics_free(s);
 	free(s->batch);
 	free(s->path);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->dbmu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->filled_cv);
 	free(s);
 }
 
@@ -673,6 +889,29 @@ void store_sqlite_set_clock(struct store *st, uint64_t (*now_us)(void *ud), void
 	s->clock_ud = ud;
 }
 
+void store_sqlite_hold(struct store *st)
+{
+	struct sq *s = (struct sq *)st;
+
+	pthread_mutex_lock(&s->mu);
+	s->hold = 1;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void store_sqlite_flush(struct store *st)
+{
+	struct sq *s = (struct sq *)st;
+	unsigned long gen;
+
+	pthread_mutex_lock(&s->mu);
+	s->flush = 1;
+	gen = s->fills;
+	pthread_cond_signal(&s->cv);
+	while(s->fills == gen)
+		pthread_cond_wait(&s->filled_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void store_sqlite_limit_pages(struct store *st, unsigned extra)
 {
 	struct sq *s = (struct sq *)st;
@@ -682,6 +921,84 @@ void store_sqlite_limit_pages(struct store *st, unsigned extra)
 	s->pages_extra = extra;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- Open. */
+
+struct replay {
+	struct sq *s;
+	struct pend *head, **tail;
+	size_t n;
+};
+
+static int replay_one(void *ud, const struct store_ev *e)
+{
+	struct replay *r = ud;
+	struct pend *p;
+
+	if(e->seq <= r->s->filled)
+		return 0;  /* the file has it (or had it, and it was trimmed) */
+	p = pend_new(e, 1);
+	if(!p)
+		return ENOMEM;
+	*r->tail = p;
+	r->tail = &p->next;
+	r->n++;
+	return 0;
+}
+
+/* What the log holds beyond the file goes into it, in one transaction,
+ * and the log is cut back. An SQLite code; -1 with err set when the log
+ * cannot be read or its events cannot be written (nothing acknowledged is
+ * given up: the log stays as it is). A warning about what did not read
+ * back is added to err. */
+static int replay(struct sq *s, char *err, size_t errlen)
+{
+	struct replay r = { s, NULL, &r.head, 0 };
+	char warn[512] = "";
+	uint64_t gap;
+	int rc;
+
+	s->filled = s->last;
+	rc = sq__log_read(s, replay_one, &r, &gap, warn, sizeof(warn));
+	if(rc) {
+		free_pends(r.head);
+		sq__errf(err, errlen, "store %s: cannot read %s: %s", s->path, s->logpath,
+			 strerror(rc));
+		return -1;
+	}
+	if(r.head) {
+		struct pend *p;
+
+		for(p = r.head; p; p = p->next)
+			if(p->ev[0].seq > s->last)
+				s->last = p->ev[0].seq;
+		rc = write_batch(s, r.head, NULL);
+		free_pends(r.head);
+		if(!rc && gap > s->since) {
+			s->since = gap;  /* resumes from before a damaged record: gap */
+			rc = sq__meta_set(s, 2, s->since);
+		}
+		if(rc) {
+			sq__errf(err, errlen, "store %s: cannot write the %zu events of %s into it: %s",
+				 s->path, r.n, s->logpath, sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
+	if(sq__log_reset(s)) {
+		sq__errf(err, errlen, "store %s: cannot write %s: %s", s->path, s->logpath,
+			 strerror(errno));
+		return -1;
+	}
+	if(warn[0] && err && errlen) {
+		size_t len = strlen(err);
+
+		if(len)
+			snprintf(err + len, errlen - len, "; %s", warn);
+		else
+			snprintf(err, errlen, "store %s: %s", s->path, warn);
+	}
+	return SQLITE_OK;
 }
 
 struct store *store_sqlite_open(const char *path, int sync_full,
@@ -707,12 +1024,15 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->dbmu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->filled_cv, NULL);
 	s->base.ops = &sqlite_ops;
 	s->base.sink = *sink;
 	if(lim)
 		s->lim = *lim;
 	s->clock = wall_us;
 	s->tail = &s->head;
+	s->unfilled_tail = &s->unfilled;
+	s->logfd = -1;
 	s->st.connected = 1;
 	sq__crc_init(s->crctab);
 
@@ -731,6 +1051,17 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 		rc = sq__salvage(s, sync_full, why, err, errlen);
 		if(!rc)
 			rc = sq__verify(s, NULL, 0);
+	}
+	s->sync_full = sync_full;
+	if(!rc && sq__log_open(s, err, errlen)) {
+		sq_free(s);
+		return NULL;
+	}
+	if(!rc)
+		rc = replay(s, err, errlen);
+	if(rc == -1) {
+		sq_free(s);
+		return NULL;
 	}
 	if(!rc)
 		rc = sq__retain_all(s);

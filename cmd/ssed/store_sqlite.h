@@ -18,6 +18,20 @@
 void store_sqlite_set_clock(struct store *s, uint64_t (*now_us)(void *ud), void *ud);
 
 /*
+ * store_sqlite_flush - wait until a fill has run since the call: what
+ * was acknowledged before it is in SQLite (unless that fill failed), the
+ * trims queued before it applied. The store's row counts and retention
+ * are then exact, as a test wants them.
+ */
+void store_sqlite_flush(struct store *s);
+
+/*
+ * store_sqlite_hold - from now on, no fill until close: what is
+ * acknowledged stays in the log only (for tests of reading it back).
+ */
+void store_sqlite_hold(struct store *s);
+
+/*
  * store_sqlite_limit_pages - from the next transaction on, the file may
  * grow by at most extra pages beyond its size then (SQLite's
  * max_page_count): a simulated full disk. 0 lifts the limit.

@@ -49,6 +49,11 @@ static uint32_t crc_add(uint32_t tab[8][256], uint32_t c, const void *p, size_t 
 	return c;
 }
 
+uint32_t sq__crc(uint32_t tab[8][256], const void *p, size_t n)
+{
+	return crc_add(tab, 0xffffffffu, p, n) ^ 0xffffffffu;
+}
+
 uint32_t sq__row_crc(uint32_t tab[8][256], const struct store_ev *e)
 {
 	unsigned char num[8 * 4];

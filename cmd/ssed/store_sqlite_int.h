@@ -2,7 +2,8 @@
  * store_sqlite_int.h - what the three files of the durable backend share,
  * and nothing else of ssed sees: the handle, the rows each topic holds,
  * and the file. store_sqlite.c is the writer thread and the ops (its
- * header comment is the backend's contract), store_sqlite_topics.c the
+ * header comment is the backend's contract), store_sqlite_log.c the
+ * acknowledgement log in front of the file, store_sqlite_topics.c the
  * rows per topic and retention, store_sqlite_file.c opening, checking and
  * salvaging the file.
  */
@@ -21,6 +22,12 @@
 #define WAL_LIMIT (64 << 20)    /* journal_size_limit, bytes */
 #define NO_SEQ UINT64_MAX
 #define SQ_MARKS 4096           /* publisher marks kept (pubmark.h) */
+#define SQ_LOG_RESET (1u << 20) /* the log is cut back after a fill past this */
+#define SQ_FILL_EVENTS 256      /* a fill is due at this many events ... */
+#define SQ_FILL_BYTES (1u << 20) /* ... or bytes waiting for it ... */
+#define SQ_FILL_US 20000u       /* ... or when the oldest waited this long */
+#define SQ_FILL_MAX 8192        /* an append waits for a fill past this many */
+#define SQ_RETRY_US 200000u     /* a failed fill is tried again after this */
 #define SQ_CHUNK 64             /* rows below a trim that may wait (sq__retain) */
 /* The meta row 4 is a ceiling no seq given out has reached, moved this
  * far ahead (a minute of the clock) when seqs reach it: a salvage that
@@ -75,6 +82,21 @@ struct sq {
 	uint64_t (*clock)(void *ud);
 	void *clock_ud;
 
+	/* The acknowledgement log (store_sqlite_log.c); the round's
+	 * holder (busy) only, after open. */
+	int logfd, sync_full;
+	char logpath[4096 + 8];
+	uint64_t log_off;       /* where the next record goes */
+	uint64_t log_size;      /* the file's size, as far as known */
+	unsigned char *logbuf;
+	size_t logcap;
+	/* Acknowledged appends SQLite does not have yet, oldest first. */
+	struct pend *unfilled, **unfilled_tail;
+	size_t unfilled_bytes, h_unfilled;
+	uint64_t h_first_us;    /* when the oldest of unfilled was acknowledged */
+	int fill_err;           /* the last fill's SQLite code (0: none failed) */
+	uint64_t filled;        /* the highest seq in the file */
+
 	pthread_t thr;
 	int thr_up;
 	/* The connection is opened without SQLite's own mutex (NOMUTEX):
@@ -85,6 +107,14 @@ struct sq {
 	/* under mu */
 	struct pend *head, **tail;
 	struct trimq *trims;
+	size_t unfilled_n;      /* events in unfilled (written by busy's holder) */
+	uint64_t fill_at;       /* a fill is due then (mono_us), 0: none waits */
+	int fill_due;           /* enough waits for a fill now */
+	int fill_failed;        /* the last fill failed: appends fill first */
+	int flush;              /* store_sqlite_flush waits for a fill */
+	int hold;               /* store_sqlite_hold: no fill until close */
+	unsigned long fills;    /* rounds that filled, for store_sqlite_flush */
+	pthread_cond_t filled_cv;
 	int stop, started, pages_set;
 	int idle;               /* the writer waits on cv: appends signal it */
 	int busy;               /* a round is running (writer or an appender) */
@@ -136,8 +166,26 @@ int sq__age_pending(struct sq *s);
 int sq__retain_all(struct sq *s);
 /* Step a statement that returns no rows, then reset it; SQLITE_OK. */
 int sq__run(sqlite3_stmt *st);
-/* meta row key (1 last seq, 2 since seq, 3 events, 4 seq ceiling) to v. */
+/* meta row key (1 highest seq filled, 2 since seq, 3 events, 4 seq ceiling) to v. */
 int sq__meta_set(struct sq *s, int key, uint64_t v);
+
+/* ---- store_sqlite_log.c: the acknowledgement log. */
+
+/* Open (create) s->path + "-log" and check its header; -1 with err set. */
+int sq__log_open(struct sq *s, char *err, size_t errlen);
+void sq__log_close(struct sq *s);
+/* Write the events of list (numbered) as records at log_off, in one
+ * write; fdatasync with sync_full. 0, or an errno (nothing of list is
+ * then in the log). */
+int sq__log_write(struct sq *s, const struct pend *list);
+/* Cut the log back to its header; 0 or an errno. */
+int sq__log_reset(struct sq *s);
+/* Call fn for each record that reads back, in order; what does not is
+ * reported in warn (one line). *gap: 0, or the seq from which history
+ * is complete again after a damaged record was skipped. 0, fn's
+ * non-zero, or an errno. */
+typedef int (*sq_log_fn)(void *ud, const struct store_ev *e);
+int sq__log_read(struct sq *s, sq_log_fn fn, void *ud, uint64_t *gap, char *warn, size_t wlen);
 
 /* ---- store_sqlite_file.c. */
 
@@ -148,6 +196,7 @@ __attribute__((format(printf, 3, 4)))
 void sq__errf(char *err, size_t len, const char *fmt, ...);
 /* The CRC-32 tables; a row's checksum. */
 void sq__crc_init(uint32_t tab[8][256]);
+uint32_t sq__crc(uint32_t tab[8][256], const void *p, size_t n);
 uint32_t sq__row_crc(uint32_t tab[8][256], const struct store_ev *e);
 /* What path is, from its directory, mode and first 100 bytes, without
  * SQLite and without writing anything. */

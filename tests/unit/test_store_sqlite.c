@@ -401,6 +401,7 @@ static void test_group_commit(void)
 	}
 	tap_ok(!failed && acks_wait(&a, THREADS * PER_THREAD) && a.failed == 0,
 	       "%d appends from %d threads are all acknowledged", THREADS * PER_THREAD, THREADS);
+	store_sqlite_flush(s);
 	s->ops->stats(s, &st);
 	tap_ok(st.commits < THREADS * PER_THREAD && st.commits > 0,
 	       "group commit: %llu commits for %d appends", (unsigned long long)st.commits,
@@ -521,6 +522,147 @@ static void test_crash(void)
 	log_free(&r);
 }
 
+/* ---- The acknowledgement log: what kill -9 leaves only there. */
+
+/* A child that appends n events to topic "L" with fills held (they are
+ * in the log only), reports their seqs, and waits to be killed. */
+static void log_child(const char *path, int fd, size_t n)
+{
+	struct store_limits lim = { 0, 0, 0 };
+	char err[256], frame[64];
+	struct store *s;
+	struct log l;
+	uint64_t seq;
+	size_t i;
+
+	log_init(&l);
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	if(!s)
+		_exit(3);
+	store_sqlite_hold(s);
+	for(i = 0; i < n; i++) {
+		snprintf(frame, sizeof(frame), "data: logged %zu\n\n", i);
+		if(append1(s, "L", i % 3 ? NULL : "given-id", frame, 0, &seq) ||
+		   write(fd, &seq, sizeof(seq)) != sizeof(seq))
+			_exit(4);
+	}
+	pause();
+	_exit(5);
+}
+
+/* Run log_child to its end and kill it; the seqs it acknowledged. */
+static size_t log_crash(const char *path, uint64_t *seqs, size_t n)
+{
+	size_t got = 0;
+	int fds[2], status;
+	pid_t pid;
+
+	if(pipe(fds))
+		return 0;
+	fflush(stdout);
+	pid = fork();
+	if(pid == 0) {
+		close(fds[0]);
+		log_child(path, fds[1], n);
+	}
+	close(fds[1]);
+	while(got < n && read(fds[0], &seqs[got], sizeof(seqs[0])) == sizeof(seqs[0]))
+		got++;
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(fds[0]);
+	return got;
+}
+
+static void test_log(void)
+{
+	struct store_limits lim = { 0, 0, 0 };
+	char path[300], logp[310], err[512], *b, *b2;
+	uint64_t seqs[100], last, since, seq;
+	size_t n, len, i, off;
+	struct store *s;
+	struct log l, r;
+	struct stat sb;
+	int ok;
+
+	log_init(&l);
+	path_of(path, sizeof(path), "acklog.db");
+	snprintf(logp, sizeof(logp), "%s-log", path);
+	n = log_crash(path, seqs, 100);
+	if(stat(logp, &sb))
+		sb.st_size = 0;
+	tap_ok(n == 100 && sb.st_size > 100 * 40,
+	       "kill -9 with 100 events acknowledged and not filled: they are in the log (%lld bytes)",
+	       (long long)sb.st_size);
+	b = slurp(logp, &len);
+
+	/* Intact: every event back, in order, ids kept, ids continue. */
+	log_init(&r);
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	do_restore(s, &r, &last, &since);
+	ok = s && !err[0] && r.n == 100 && !r.disorder && last == seqs[99];
+	for(i = 0; ok && i < 100; i++)
+		ok = r.r[i].seq == seqs[i] && (i % 3 ? !r.r[i].has_id : !strcmp(r.r[i].id, "given-id"));
+	tap_ok(ok, "reopened: the 100 events come back from the log, in order, with their ids (%zu, %s)",
+	       r.n, err);
+	tap_ok(!stat(logp, &sb) && sb.st_size == 16, "the log is cut back to its header once they are filled");
+	tap_ok(append1(s, "L", NULL, "data: next\n\n", 0, &seq) == 0 && seq > seqs[99], "ids continue");
+	s->ops->close(s);
+	log_free(&r);
+
+	/* A torn tail: the last record cut short. */
+	path_of(path, sizeof(path), "log-torn.db");
+	snprintf(logp, sizeof(logp), "%s-log", path);
+	n = log_crash(path, seqs, 100);
+	b2 = slurp(logp, &len);
+	spit(logp, b2, len - 7);
+	free(b2);
+	log_init(&r);
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	do_restore(s, &r, &last, &since);
+	tap_ok(s && strstr(err, "dropped 0 damaged records and 59 bytes at the end of") && !strchr(err, '\n') &&
+	       r.n == 99 && r.r[98].seq == seqs[98] && !r.disorder,
+	       "a torn log tail: the store opens, keeps the 99 whole events, says so in one line (%s)", err);
+	s->ops->close(s);
+	log_free(&r);
+
+	/* A flipped byte inside record 50: it is dropped, the rest kept,
+	 * and resumes from before it get a gap. */
+	path_of(path, sizeof(path), "log-flip.db");
+	snprintf(logp, sizeof(logp), "%s-log", path);
+	n = log_crash(path, seqs, 100);
+	b2 = slurp(logp, &len);
+	for(i = 0, off = 16; i < 50; i++)
+		off += 40 + ((unsigned char)b2[off] | (unsigned char)b2[off + 1] << 8);
+	b2[off + 45] ^= 0x20;
+	spit(logp, b2, len);
+	free(b2);
+	log_init(&r);
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	do_restore(s, &r, &last, &since);
+	tap_ok(s && strstr(err, "dropped 1 damaged records and 0 bytes at the end of") && r.n == 99 &&
+	       !log_find(&r, seqs[50]) && log_find(&r, seqs[51]) && since == seqs[51],
+	       "a flipped byte in the log: that event is dropped, the 99 others kept, history"
+	       " complete from the next (%s)", err);
+	s->ops->close(s);
+	log_free(&r);
+
+	/* A log that is not ours: refused, untouched. */
+	path_of(path, sizeof(path), "log-notours.db");
+	snprintf(logp, sizeof(logp), "%s-log", path);
+	spit(logp, "someone else's file\n", 20);
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	b2 = slurp(logp, &len);
+	tap_ok(!s && strstr(err, "is not ssed's acknowledgement log") && len == 20 &&
+	       !memcmp(b2, "someone else's file\n", 20), "a -log file that is not ssed's: refused, untouched (%s)",
+	       err);
+	if(s)
+		s->ops->close(s);
+	free(b2);
+	free(b);
+	log_free(&l);
+}
+
 /* ---- Retention: count, bytes, age, trim. */
 
 static void test_retention(void)
@@ -546,6 +688,7 @@ static void test_retention(void)
 	}
 	append1(s, "b", NULL, "data: b0\n\n", 0, NULL);
 	append1(s, "b", NULL, "data: b1\n\n", 0, NULL);
+	store_sqlite_flush(s);
 	s->ops->stats(s, &st);
 	tap_ok(st.events == 5, "history 3: the store holds 3 + 2 events (%llu)",
 	       (unsigned long long)st.events);
@@ -558,6 +701,7 @@ static void test_retention(void)
 	/* trim: a below its newest, applied with the next transaction. */
 	s->ops->trim(s, "a", 1, seq[9]);
 	append1(s, "c", NULL, "data: c0\n\n", 0, NULL);
+	store_sqlite_flush(s);
 	s->ops->stats(s, &st);
 	tap_ok(st.events == 4, "trim drops what the ring dropped (%llu events left)",
 	       (unsigned long long)st.events);
@@ -593,10 +737,12 @@ static void test_retention(void)
 
 		snprintf(big, sizeof(big), "data: %d\n\n", i);
 		append1(s, "k", NULL, big, 0, &last);
+		store_sqlite_flush(s);
 		s->ops->stats(s, &st);
 		if(i >= 80 && (st.events < 80 || st.events > 90))
 			keep++;
 	}
+	store_sqlite_flush(s);
 	s->ops->stats(s, &st);
 	tap_ok(keep == 0 && st.events > 80, "history 80: the store holds 80 to 90 events all along (%llu now)",
 	       (unsigned long long)st.events);
@@ -645,6 +791,7 @@ static void test_retention(void)
 	append1(s, "a", NULL, "data: mid\n\n", ck.now, NULL);
 	ck.now += 600;
 	append1(s, "a", NULL, "data: new\n\n", ck.now, NULL);
+	store_sqlite_flush(s);
 	s->ops->stats(s, &st);
 	tap_ok(st.events == 2, "history-age 1 ms: events older than 1 ms are gone, in every topic (%llu left)",
 	       (unsigned long long)st.events);
@@ -653,6 +800,7 @@ static void test_retention(void)
 	for(i = 0; i < 300; i++) {
 		struct timespec ts = { 0, 10000000 };
 
+		store_sqlite_flush(s);
 		s->ops->stats(s, &st);
 		if(st.events == 0)
 			break;
@@ -1021,6 +1169,7 @@ static void damage_and_reopen(const char *name, const char *what, enum damage ho
 
 		s = open_store(path, &lim, &l, err, sizeof(err));
 		maxseq = append_numbered(s, 3000, 3050);
+		store_sqlite_flush(s);  /* from the log into the WAL */
 		w = slurp(wal, &wlen);
 		b = slurp(path, &len);
 		s->ops->close(s);
@@ -1103,13 +1252,17 @@ static void test_full(void)
 		if(rc)
 			break;
 	}
+	store_sqlite_flush(s);
 	s->ops->stats(s, &st);
-	tap_ok(rc == STORE_EFULL && l.n == before && st.write_errors == 1 && st.connected == 0,
-	       "a full disk: the append gets STORE_EFULL after %zu, nothing reaches the sink", i);
+	/* What was acknowledged is in the log; once a fill cannot take it
+	 * into the file, appends are refused. */
+	tap_ok(rc == STORE_EFULL && l.n == before && st.write_errors >= 1 && st.connected == 0 &&
+	       i < 1000, "a full disk: the append gets STORE_EFULL after %zu, nothing reaches the sink", i);
 	tap_ok(append1(s, "t", NULL, frame, 0, NULL) == STORE_EFULL && l.n == before,
 	       "still full: the next append fails too");
 	s->ops->trim(s, "t", 1, UINT64_MAX);
 	rc = append1(s, "t", NULL, frame, 0, &seq);
+	store_sqlite_flush(s);
 	s->ops->stats(s, &st);
 	tap_ok(rc == 0 && st.connected == 1 && l.n == before + 1 && st.events == 1,
 	       "room again (trimmed): appends work again (rc %d, %llu events)", rc,
@@ -1119,6 +1272,18 @@ static void test_full(void)
 		rc = append1(s, "t", NULL, frame, 0, NULL);
 	tap_ok(rc == 0, "the limit lifted: 100 more appends work");
 	s->ops->close(s);
+	{
+		struct log r;
+		uint64_t last, since;
+
+		log_init(&r);
+		s = open_store(path, &lim, &l, err, sizeof(err));
+		do_restore(s, &r, &last, &since);
+		tap_ok(r.n == 101 && r.r[r.n - 1].seq == last,
+		       "after a restart the 101 acknowledged events since the trim are there (%zu)", r.n);
+		s->ops->close(s);
+		log_free(&r);
+	}
 	log_free(&l);
 }
 
@@ -1156,6 +1321,7 @@ int main(void)
 	test_seq_and_order();
 	test_group_commit();
 	test_crash();
+	test_log();
 	test_retention();
 	test_bounded();
 	test_refused();

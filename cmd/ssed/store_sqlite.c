@@ -12,7 +12,7 @@
  * - SQLite gets the acknowledged events behind the log, in a "fill": one
  *   transaction for everything waiting, run by the writer thread when
  *   SQ_FILL_EVENTS or SQ_FILL_BYTES wait or the oldest waited SQ_FILL_US
- *   (by an append itself only past SQ_FILL_MAX). Until then they are in
+ *   (by an append itself only past SQ_FILL_MAX or SQ_FILL_MAX_BYTES). Until then they are in
  *   memory too (unfilled). A fill also applies the queued trims and
  *   retention. After a fill the log is cut back to its header once past
  *   SQ_LOG_RESET; at open, what it holds beyond the file (seq above the
@@ -130,20 +130,6 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The ring's size of an event: its frame and its id line. */
-static uint64_t ev_size(const struct store_ev *e)
-{
-	uint64_t v = e->seq, digits = 1;
-
-	if(e->id)
-		return e->flen + e->idlen + 5;
-	while(v >= 10) {
-		v /= 10;
-		digits++;
-	}
-	return e->flen + digits + 5;
-}
-
 /* ---- The writer. */
 
 #define TRIM_US 500000u         /* how long a trim waits for an append */
@@ -158,160 +144,6 @@ static int store_rc(int rc)
 	default:
 		return STORE_EIO;
 	}
-}
-
-/* Give the events of list their seqs (and times): the round's holder,
- * before they go to the log. */
-static void number(struct sq *s, struct pend *list)
-{
-	struct pend *p;
-	uint64_t now;
-	size_t i;
-
-	for(p = list; p; p = p->next)
-		for(i = 0; i < p->n; i++) {
-			struct store_ev *e = &p->ev[i];
-
-			now = s->clock(s->clock_ud);
-			e->seq = now > s->last ? now : s->last + 1;
-			if(e->seq < s->since)
-				e->seq = s->since;
-			s->last = e->seq;
-			if(!e->time_us)
-				e->time_us = now;
-		}
-}
-
-/* An unfilled event a trim or the age limit already took: it goes to no
- * row (the hub hands back nothing as this; ref is the hub's, and unused
- * once an event is acknowledged). */
-static char gone;
-#define GONE ((void *)&gone)
-
-static int insert(struct sq *s, struct store_ev *e)
-{
-	struct topic *t;
-	uint64_t sz;
-	int rc;
-
-	if(e->seq > s->filled)
-		s->filled = e->seq;
-	if(e->ref == GONE) {
-		s->deleted = 1;  /* the newest row may not hold filled: meta row 1 does */
-		return SQLITE_OK;
-	}
-	sz = ev_size(e);
-	sqlite3_bind_int64(s->ins, 1, (sqlite3_int64)e->seq);
-	sqlite3_bind_blob(s->ins, 2, e->topic, (int)e->tlen, SQLITE_STATIC);
-	sqlite3_bind_int64(s->ins, 3, (sqlite3_int64)e->time_us);
-	sqlite3_bind_int64(s->ins, 4, (sqlite3_int64)sz);
-	if(e->id)
-		sqlite3_bind_blob(s->ins, 5, e->idlen ? e->id : "", (int)e->idlen, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s->ins, 5);
-	sqlite3_bind_blob(s->ins, 6, e->flen ? e->frame : "", (int)e->flen, SQLITE_STATIC);
-	sqlite3_bind_int64(s->ins, 7, sq__row_crc(s->crctab, e));
-	rc = sq__run(s->ins);
-	if(rc)
-		return rc;
-	t = sq__topic_get(s, e->topic, e->tlen, 1);
-	if(!t)
-		return SQLITE_NOMEM;
-	return sq__topic_push(s, t, e->seq, e->time_us, sz);
-}
-
-/* Mark the unfilled events that queued trims or the age limit took. */
-static void prune(struct pend *list, const struct trimq *trims, uint64_t cutoff)
-{
-	const struct trimq *q;
-	struct pend *p;
-	size_t i;
-
-	for(p = list; p; p = p->next)
-		for(i = 0; i < p->n; i++) {
-			struct store_ev *e = &p->ev[i];
-
-			if(cutoff && e->time_us < cutoff)
-				e->ref = GONE;
-			for(q = trims; q && e->ref != GONE; q = q->next)
-				if(e->seq < q->below && q->tlen == e->tlen &&
-				   !memcmp(q->topic, e->topic, e->tlen))
-					e->ref = GONE;
-		}
-}
-
-/* The highest number of the append's publisher (its events come from one
- * publisher, numbered in order): the last marked event's. */
-static int write_mark(struct sq *s, const struct pend *p)
-{
-	size_t i = p->n;
-	int rc;
-
-	while(i > 0 && !p->ev[i - 1].pub)
-		i--;
-	if(!i)
-		return SQLITE_OK;
-	sqlite3_bind_blob(s->mark, 1, p->ev[i - 1].pub, (int)p->ev[i - 1].publen, SQLITE_STATIC);
-	sqlite3_bind_int64(s->mark, 2, (sqlite3_int64)p->ev[i - 1].pub_n);
-	sqlite3_bind_int64(s->mark, 3, (sqlite3_int64)p->ev[i - 1].seq);
-	rc = sq__run(s->mark);
-	if(!rc && ++s->marks_written % 256 == 0)
-		rc = sq__run(s->prune);
-	return rc;
-}
-
-/* One transaction: the appends of list (numbered; those marked GONE go
- * to no row), then trims, then retention. */
-static int write_batch(struct sq *s, struct pend *list, struct trimq *trims)
-{
-	uint64_t cutoff = sq__age_cutoff(s), ceiling = s->ceiling, filled = s->filled;
-	struct topic *t;
-	struct pend *p;
-	size_t i;
-	int rc;
-
-	rc = sq__run(s->begin);
-	if(rc)
-		return rc;
-	s->deleted = 0;
-	for(p = list; p && !rc; p = p->next) {
-		for(i = 0; i < p->n && !rc; i++)
-			rc = insert(s, &p->ev[i]);
-		if(!rc)
-			rc = write_mark(s, p);
-	}
-	for(; trims && !rc; trims = trims->next) {
-		t = sq__topic_get(s, trims->topic, trims->tlen, 0);
-		if(t)
-			rc = sq__retain(s, t, trims->below, cutoff, 0);
-	}
-	for(t = s->dirty; t && !rc; t = t->dnext)
-		rc = sq__retain(s, t, 0, cutoff, 0);
-	if(!rc)
-		rc = sq__retain_age(s, cutoff);
-	/* Without a delete the newest row holds the highest seq the file
-	 * has, which open reads back from it: the meta row (its page) is
-	 * written only when a row went. The count there is then a floor
-	 * (salvage's "of at least"). */
-	if(!rc && s->deleted)
-		rc = sq__meta_set(s, 1, s->filled);
-	if(!rc && s->deleted)
-		rc = sq__meta_set(s, 3, s->events);
-	if(!rc && s->last >= s->ceiling) {
-		s->ceiling = s->last + SQ_CEILING_US;
-		rc = sq__meta_set(s, 4, s->ceiling);
-	}
-	if(!rc)
-		rc = sq__run(s->commit);
-	if(rc) {
-		sq__run(s->rollback);
-		sq__topics_rollback(s);
-		s->ceiling = ceiling;
-		s->filled = filled;
-		return rc;
-	}
-	sq__topics_commit(s);
-	return SQLITE_OK;
 }
 
 /* ---- Rounds: number, log, acknowledge; fill SQLite behind. */
@@ -383,56 +215,6 @@ static void deliver(struct sq *s, struct pend *list, int rc)
 	}
 }
 
-static void free_pends(struct pend *p)
-{
-	struct pend *next;
-
-	for(; p; p = next) {
-		next = p->next;
-		free(p);
-	}
-}
-
-/* Give freed pages back when more than a quarter of the file is free. */
-static void vacuum(struct sq *s)
-{
-	sqlite3_stmt *st;
-	long long freel = 0, pages = 0;
-	char sql[64];
-
-	if(++s->since_vacuum < 256)
-		return;
-	s->since_vacuum = 0;
-	if(!sqlite3_prepare_v2(s->db, "SELECT freelist_count, page_count FROM"
-			       " pragma_freelist_count, pragma_page_count", -1, &st, NULL)) {
-		if(sqlite3_step(st) == SQLITE_ROW) {
-			freel = sqlite3_column_int64(st, 0);
-			pages = sqlite3_column_int64(st, 1);
-		}
-		sqlite3_finalize(st);
-	}
-	if(freel > 256 && freel > pages / 4) {
-		snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%lld)", freel / 2);
-		sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-	}
-}
-
-static void set_pages(struct sq *s, unsigned extra)
-{
-	sqlite3_stmt *st;
-	long long pages = 0;
-	char sql[64];
-
-	if(!sqlite3_prepare_v2(s->db, "PRAGMA page_count", -1, &st, NULL)) {
-		if(sqlite3_step(st) == SQLITE_ROW)
-			pages = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%lld",
-		 extra ? pages + extra : 0xfffffffell);
-	sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-}
-
 static void free_trims(struct trimq *q)
 {
 	struct trimq *next;
@@ -465,7 +247,7 @@ static void take(struct sq *s, struct round *r, int writer, int age_due)
 	r->extra = s->pages_extra;
 	s->pages_set = 0;
 	r->reset = s->stop;
-	r->fill = s->fill_failed || s->unfilled_n >= SQ_FILL_MAX || s->stop || r->pages ||
+	r->fill = s->fill_failed || s->fill_must || s->stop || r->pages ||
 		  (writer && (s->fill_due || (s->fill_at && now >= s->fill_at) ||
 			      (s->trims && now >= s->trim_at) || age_due || s->flush));
 	if(s->hold && !s->stop)
@@ -493,6 +275,7 @@ static void settle(struct sq *s, const struct round *r)
 					s->unfilled_bytes >= SQ_FILL_BYTES);
 	s->fill_at = s->h_unfilled ? s->h_first_us + SQ_FILL_US : 0;
 	s->fill_failed = s->fill_err != 0;
+	s->fill_must = s->h_unfilled >= SQ_FILL_MAX || s->unfilled_bytes >= SQ_FILL_MAX_BYTES;
 }
 
 /* One fill: the unfilled appends, the trims and retention in one
@@ -505,7 +288,7 @@ static void fill(struct sq *s, struct round *r, int age_due)
 
 	pthread_mutex_lock(&s->dbmu);
 	if(r->pages)
-		set_pages(s, r->extra);
+		sq__set_pages(s, r->extra);
 	if(age_due) {
 		s->age_next = mono_us() + 1000000u;
 		age_due = sq__age_pending(s);
@@ -515,15 +298,15 @@ static void fill(struct sq *s, struct round *r, int age_due)
 		return;
 	}
 	cutoff = sq__age_cutoff(s);
-	prune(list, r->trims, cutoff);
-	rc = write_batch(s, list, r->trims);
+	sq__prune(list, r->trims, cutoff);
+	rc = sq__write_batch(s, list, r->trims);
 	if((rc & 0xff) == SQLITE_FULL && (r->trims || cutoff)) {
 		/* Room first, from what trims and age take; then again. */
-		if(!write_batch(s, NULL, r->trims))
-			rc = write_batch(s, list, NULL);
+		if(!sq__write_batch(s, NULL, r->trims))
+			rc = sq__write_batch(s, list, NULL);
 	}
 	if(!rc) {
-		free_pends(list);
+		sq__pends_free(list);
 		s->unfilled = NULL;
 		s->unfilled_tail = &s->unfilled;
 		s->unfilled_bytes = 0;
@@ -531,7 +314,7 @@ static void fill(struct sq *s, struct round *r, int age_due)
 		s->h_first_us = 0;
 		if(s->log_off >= SQ_LOG_RESET || r->reset)
 			sq__log_reset(s);  /* if it fails, a read skips what is filled */
-		vacuum(s);
+		sq__vacuum(s);
 	}
 	else
 		s->h_first_us = mono_us() + SQ_RETRY_US;  /* not again at once */
@@ -567,7 +350,7 @@ static void run(struct sq *s, struct round *r, int age_due)
 		if(s->fill_err) {
 			rc = store_rc(s->fill_err);
 		} else {
-			number(s, r->list);
+			sq__number(s, r->list);
 			t0 = mono_us();
 			rc = sq__log_write(s, r->list);
 			us = mono_us() - t0;
@@ -644,50 +427,11 @@ static void *writer_main(void *arg)
 
 /* ---- Ops. */
 
-/* One append's copy, with its bytes. */
-static struct pend *pend_new(const struct store_ev *ev, size_t n)
-{
-	size_t bytes = sizeof(struct pend) + n * sizeof(struct store_ev), i;
-	struct pend *p;
-	char *w;
-
-	for(i = 0; i < n; i++)
-		bytes += ev[i].tlen + (ev[i].id ? ev[i].idlen : 0) + ev[i].flen +
-			 (ev[i].pub ? ev[i].publen : 0);
-	p = malloc(bytes);
-	if(!p)
-		return NULL;
-	p->next = NULL;
-	p->user = NULL;
-	p->n = n;
-	p->done = NULL;
-	p->arg = NULL;
-	w = (char *)&p->ev[n];
-	for(i = 0; i < n; i++) {
-		struct store_ev *e = &p->ev[i];
-
-		*e = ev[i];
-		e->topic = memcpy(w, ev[i].topic, ev[i].tlen);
-		w += ev[i].tlen;
-		if(ev[i].id) {
-			e->id = ev[i].idlen ? memcpy(w, ev[i].id, ev[i].idlen) : w;
-			w += ev[i].idlen;
-		}
-		e->frame = ev[i].flen ? memcpy(w, ev[i].frame, ev[i].flen) : w;
-		w += ev[i].flen;
-		if(ev[i].pub) {
-			e->pub = memcpy(w, ev[i].pub, ev[i].publen);
-			w += ev[i].publen;
-		}
-	}
-	return p;
-}
-
 static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 		     store_done_fn done, void *arg)
 {
 	struct sq *s = (struct sq *)st;
-	struct pend *p = pend_new(ev, n);
+	struct pend *p = sq__pend_new(ev, n);
 	size_t i;
 
 	if(!p)
@@ -845,7 +589,7 @@ static void sq_free(struct sq *s)
 {
 	sq__db_close(s);
 	sq__log_close(s);
-	free_pends(s->unfilled);
+	sq__pends_free(s->unfilled);
 	sq__topics_free(s);
 	free(s->batch);
 	free(s->path);
@@ -925,82 +669,6 @@ void store_sqlite_limit_pages(struct store *st, unsigned extra)
 
 /* ---- Open. */
 
-struct replay {
-	struct sq *s;
-	struct pend *head, **tail;
-	size_t n;
-};
-
-static int replay_one(void *ud, const struct store_ev *e)
-{
-	struct replay *r = ud;
-	struct pend *p;
-
-	if(e->seq <= r->s->filled)
-		return 0;  /* the file has it (or had it, and it was trimmed) */
-	p = pend_new(e, 1);
-	if(!p)
-		return ENOMEM;
-	*r->tail = p;
-	r->tail = &p->next;
-	r->n++;
-	return 0;
-}
-
-/* What the log holds beyond the file goes into it, in one transaction,
- * and the log is cut back. An SQLite code; -1 with err set when the log
- * cannot be read or its events cannot be written (nothing acknowledged is
- * given up: the log stays as it is). A warning about what did not read
- * back is added to err. */
-static int replay(struct sq *s, char *err, size_t errlen)
-{
-	struct replay r = { s, NULL, &r.head, 0 };
-	char warn[512] = "";
-	uint64_t gap;
-	int rc;
-
-	s->filled = s->last;
-	rc = sq__log_read(s, replay_one, &r, &gap, warn, sizeof(warn));
-	if(rc) {
-		free_pends(r.head);
-		sq__errf(err, errlen, "store %s: cannot read %s: %s", s->path, s->logpath,
-			 strerror(rc));
-		return -1;
-	}
-	if(r.head) {
-		struct pend *p;
-
-		for(p = r.head; p; p = p->next)
-			if(p->ev[0].seq > s->last)
-				s->last = p->ev[0].seq;
-		rc = write_batch(s, r.head, NULL);
-		free_pends(r.head);
-		if(!rc && gap > s->since) {
-			s->since = gap;  /* resumes from before a damaged record: gap */
-			rc = sq__meta_set(s, 2, s->since);
-		}
-		if(rc) {
-			sq__errf(err, errlen, "store %s: cannot write the %zu events of %s into it: %s",
-				 s->path, r.n, s->logpath, sqlite3_errmsg(s->db));
-			return -1;
-		}
-	}
-	if(sq__log_reset(s)) {
-		sq__errf(err, errlen, "store %s: cannot write %s: %s", s->path, s->logpath,
-			 strerror(errno));
-		return -1;
-	}
-	if(warn[0] && err && errlen) {
-		size_t len = strlen(err);
-
-		if(len)
-			snprintf(err + len, errlen - len, "; %s", warn);
-		else
-			snprintf(err, errlen, "store %s: %s", s->path, warn);
-	}
-	return SQLITE_OK;
-}
-
 struct store *store_sqlite_open(const char *path, int sync_full,
 				const struct store_limits *lim,
 				const struct store_sink *sink,
@@ -1058,7 +726,7 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 		return NULL;
 	}
 	if(!rc)
-		rc = replay(s, err, errlen);
+		rc = sq__log_replay(s, err, errlen);
 	if(rc == -1) {
 		sq_free(s);
 		return NULL;

@@ -3,7 +3,8 @@
  * and nothing else of ssed sees: the handle, the rows each topic holds,
  * and the file. store_sqlite.c is the writer thread and the ops (its
  * header comment is the backend's contract), store_sqlite_log.c the
- * acknowledgement log in front of the file, store_sqlite_topics.c the
+ * acknowledgement log in front of the file, store_sqlite_txn.c the
+ * transactions that fill the file, store_sqlite_topics.c the
  * rows per topic and retention, store_sqlite_file.c opening, checking and
  * salvaging the file.
  */
@@ -23,10 +24,11 @@
 #define NO_SEQ UINT64_MAX
 #define SQ_MARKS 4096           /* publisher marks kept (pubmark.h) */
 #define SQ_LOG_RESET (1u << 20) /* the log is cut back after a fill past this */
-#define SQ_FILL_EVENTS 256      /* a fill is due at this many events ... */
-#define SQ_FILL_BYTES (1u << 20) /* ... or bytes waiting for it ... */
+#define SQ_FILL_EVENTS 128      /* a fill is due at this many events ... */
+#define SQ_FILL_BYTES (1u << 19) /* ... or bytes waiting for it ... */
 #define SQ_FILL_US 20000u       /* ... or when the oldest waited this long */
-#define SQ_FILL_MAX 8192        /* an append waits for a fill past this many */
+#define SQ_FILL_MAX 65536       /* an append fills itself past this many ... */
+#define SQ_FILL_MAX_BYTES (32u << 20) /* ... or bytes */
 #define SQ_RETRY_US 200000u     /* a failed fill is tried again after this */
 #define SQ_CHUNK 64             /* rows below a trim that may wait (sq__retain) */
 /* The meta row 4 is a ceiling no seq given out has reached, moved this
@@ -111,6 +113,7 @@ struct sq {
 	uint64_t fill_at;       /* a fill is due then (mono_us), 0: none waits */
 	int fill_due;           /* enough waits for a fill now */
 	int fill_failed;        /* the last fill failed: appends fill first */
+	int fill_must;          /* too much waits: appends fill themselves */
 	int flush;              /* store_sqlite_flush waits for a fill */
 	int hold;               /* store_sqlite_hold: no fill until close */
 	unsigned long fills;    /* rounds that filled, for store_sqlite_flush */
@@ -169,6 +172,26 @@ int sq__run(sqlite3_stmt *st);
 /* meta row key (1 highest seq filled, 2 since seq, 3 events, 4 seq ceiling) to v. */
 int sq__meta_set(struct sq *s, int key, uint64_t v);
 
+/* ---- store_sqlite_txn.c: the writes to SQLite (the round's holder). */
+
+/* Give the events of list their seqs and times, before they are logged. */
+void sq__number(struct sq *s, struct pend *list);
+/* Mark the unfilled events of list that trims or the age cutoff took:
+ * they go to no row. */
+void sq__prune(struct pend *list, const struct trimq *trims, uint64_t cutoff);
+/* One transaction: the events of list (numbered), then trims, then
+ * retention and the meta rows; rolled back whole on failure. An SQLite
+ * code. */
+int sq__write_batch(struct sq *s, struct pend *list, struct trimq *trims);
+/* A copy of n events with their bytes (user, done, arg unset); NULL when
+ * out of memory. sq__pends_free frees a list of them. */
+struct pend *sq__pend_new(const struct store_ev *ev, size_t n);
+void sq__pends_free(struct pend *p);
+/* Now and then, give freed pages back to the file system. */
+void sq__vacuum(struct sq *s);
+/* The page limit (store_sqlite_limit_pages): extra pages beyond now. */
+void sq__set_pages(struct sq *s, unsigned extra);
+
 /* ---- store_sqlite_log.c: the acknowledgement log. */
 
 /* Open (create) s->path + "-log" and check its header; -1 with err set. */
@@ -186,6 +209,11 @@ int sq__log_reset(struct sq *s);
  * non-zero, or an errno. */
 typedef int (*sq_log_fn)(void *ud, const struct store_ev *e);
 int sq__log_read(struct sq *s, sq_log_fn fn, void *ud, uint64_t *gap, char *warn, size_t wlen);
+/* At open: write what the log holds above the file's highest seq into
+ * the file, then cut the log back. An SQLite code, or -1 with err set
+ * (the log is then left as it is); a warning about what did not read
+ * back is added to err. */
+int sq__log_replay(struct sq *s, char *err, size_t errlen);
 
 /* ---- store_sqlite_file.c. */
 

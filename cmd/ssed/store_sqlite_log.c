@@ -35,6 +35,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "store_sqlite_int.h"
 
 #define HEAD 16
@@ -294,4 +296,82 @@ int sq__log_read(struct sq *s, sq_log_fn fn, void *ud, uint64_t *gap, char *warn
 			 " that do not read back (a write cut short and never acknowledged,"
 			 " or damage)", skipped, (unsigned long long)tail, s->logpath);
 	return 0;
+}
+
+/* ---- Open: what the log holds beyond the file goes into it. */
+
+struct replay {
+	struct sq *s;
+	struct pend *head, **tail;
+	size_t n;
+};
+
+static int replay_one(void *ud, const struct store_ev *e)
+{
+	struct replay *r = ud;
+	struct pend *p;
+
+	if(e->seq <= r->s->filled)
+		return 0;  /* the file has it (or had it, and it was trimmed) */
+	p = sq__pend_new(e, 1);
+	if(!p)
+		return ENOMEM;
+	*r->tail = p;
+	r->tail = &p->next;
+	r->n++;
+	return 0;
+}
+
+/* What the log holds beyond the file goes into it, in one transaction,
+ * and the log is cut back. An SQLite code; -1 with err set when the log
+ * cannot be read or its events cannot be written (nothing acknowledged is
+ * given up: the log stays as it is). A warning about what did not read
+ * back is added to err. */
+int sq__log_replay(struct sq *s, char *err, size_t errlen)
+{
+	struct replay r = { s, NULL, &r.head, 0 };
+	char warn[512] = "";
+	uint64_t gap;
+	int rc;
+
+	s->filled = s->last;
+	rc = sq__log_read(s, replay_one, &r, &gap, warn, sizeof(warn));
+	if(rc) {
+		sq__pends_free(r.head);
+		sq__errf(err, errlen, "store %s: cannot read %s: %s", s->path, s->logpath,
+			 strerror(rc));
+		return -1;
+	}
+	if(r.head) {
+		struct pend *p;
+
+		for(p = r.head; p; p = p->next)
+			if(p->ev[0].seq > s->last)
+				s->last = p->ev[0].seq;
+		rc = sq__write_batch(s, r.head, NULL);
+		sq__pends_free(r.head);
+		if(!rc && gap > s->since) {
+			s->since = gap;  /* resumes from before a damaged record: gap */
+			rc = sq__meta_set(s, 2, s->since);
+		}
+		if(rc) {
+			sq__errf(err, errlen, "store %s: cannot write the %zu events of %s into it: %s",
+				 s->path, r.n, s->logpath, sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
+	if(sq__log_reset(s)) {
+		sq__errf(err, errlen, "store %s: cannot write %s: %s", s->path, s->logpath,
+			 strerror(errno));
+		return -1;
+	}
+	if(warn[0] && err && errlen) {
+		size_t len = strlen(err);
+
+		if(len)
+			snprintf(err + len, errlen - len, "; %s", warn);
+		else
+			snprintf(err, errlen, "store %s: %s", s->path, warn);
+	}
+	return SQLITE_OK;
 }

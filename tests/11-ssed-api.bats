@@ -158,6 +158,8 @@ setup() { start_ssed; }
 	[[ "$output" == *"Access-Control-Allow-Origin: https://app.example"* ]]
 	[[ "$output" == *"Access-Control-Allow-Methods: GET, HEAD, POST, OPTIONS"* ]]
 	[[ "$output" == *"Last-Event-ID"* ]]
+	# A page on the origin may number its publishes too.
+	[[ "$output" == *"Access-Control-Allow-Headers: "*"Ssed-Publisher"* ]]
 	run curl -s -D - -o /dev/null -d x "$URL/events/t"
 	[[ "$output" == *"Access-Control-Allow-Origin: https://app.example"* ]]
 }

@@ -146,7 +146,7 @@ static enum MHD_Result preflight(struct http_ctx *x, struct MHD_Connection *c, c
 	if(x->cfg->cors) {
 		MHD_add_response_header(r, "Access-Control-Allow-Methods", allow);
 		MHD_add_response_header(r, "Access-Control-Allow-Headers",
-					"Authorization, Content-Type, Last-Event-ID, Cache-Control");
+					"Authorization, Content-Type, Last-Event-ID, Cache-Control, Ssed-Publisher");
 		MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
 	}
 	return respond(x, c, MHD_HTTP_NO_CONTENT, r, "preflight");

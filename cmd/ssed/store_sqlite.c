@@ -12,10 +12,14 @@
  * - SQLite gets the acknowledged events behind the log, in a "fill": one
  *   transaction for everything waiting, run by the writer thread when
  *   SQ_FILL_EVENTS or SQ_FILL_BYTES wait or the oldest waited SQ_FILL_US
- *   (by an append itself only past SQ_FILL_MAX or SQ_FILL_MAX_BYTES). Until then they are in
- *   memory too (unfilled). A fill also applies the queued trims and
- *   retention. After a fill the log is cut back to its header once past
- *   SQ_LOG_RESET; at open, what it holds beyond the file (seq above the
+ *   (by an append itself only past SQ_FILL_MAX or SQ_FILL_MAX_BYTES, or to
+ *   retry a fill that failed). Until then they are in memory too
+ *   (unfilled). The writer's fill runs without the round lock: rounds go
+ *   on logging and acknowledging meanwhile, and what they add is filled
+ *   next. A fill also applies the queued trims (one entry per topic)
+ *   and retention. After a fill the log is cut back to its header once past
+ *   SQ_LOG_RESET (what came during the fill is then filled too, holding
+ *   the round lock, so the log stays bounded under a steady load); at open, what it holds beyond the file (seq above the
  *   highest the file has, meta row 1 or its newest row) is written into
  *   the file before anything else, and it is cut back.
  * - Durability. The log is written with pwrite: an acknowledged event
@@ -229,16 +233,23 @@ static void free_trims(struct trimq *q)
 struct round {
 	struct pend *list;
 	struct trimq *trims;
-	int pages, fill, reset;
+	int pages, reset;
+	int fill;               /* fill here, holding busy */
+	int detach;             /* the writer: fill after the round, without busy */
+	int refuse;             /* fills fail: refuse the appends (unless fill helps) */
 	unsigned extra;
+	unsigned long gen;      /* the fill's number (store_sqlite_flush) */
 };
 
-/* writer: the writer thread's round, which fills when a fill is due;
- * else an appender's, which fills only when it must (a failed fill to
- * retry, or SQ_FILL_MAX events waiting). */
+/* writer: the writer thread's round, which fills when a fill is due
+ * (after the round, so that rounds go on meanwhile: detach); an
+ * appender's round fills only when it must (a failed fill to retry, or
+ * SQ_FILL_MAX waiting) and no fill runs. A failed fill is retried
+ * holding busy, so that a round that finds room logs at once. */
 static void take(struct sq *s, struct round *r, int writer, int age_due)
 {
 	uint64_t now = mono_us();
+	int want;
 
 	r->list = s->head;
 	s->head = NULL;
@@ -247,80 +258,42 @@ static void take(struct sq *s, struct round *r, int writer, int age_due)
 	r->extra = s->pages_extra;
 	s->pages_set = 0;
 	r->reset = s->stop;
-	r->fill = s->fill_failed || s->fill_must || s->stop || r->pages ||
-		  (writer && (s->fill_due || (s->fill_at && now >= s->fill_at) ||
-			      (s->trims && now >= s->trim_at) || age_due || s->flush));
+	r->refuse = s->fill_failed;
+	if(writer)
+		want = s->fill_failed || s->fill_must || s->stop || s->fill_due ||
+		       (s->fill_at && now >= s->fill_at) || (s->trims && now >= s->trim_at) ||
+		       age_due || s->flush || r->pages;
+	else
+		want = (s->fill_failed || s->fill_must) && !s->filling;
 	if(s->hold && !s->stop)
-		r->fill = 0;
-	if(r->fill)
-		s->flush = 0;
+		want = 0;
+	r->fill = want && (!writer || s->fill_failed || s->stop);
+	r->detach = want && !r->fill;
 	r->trims = NULL;
-	if(r->fill) {
+	if(want) {
+		s->flush = 0;
 		r->trims = s->trims;
 		s->trims = NULL;
+		r->gen = ++s->fill_started;
 	}
 	s->busy = 1;
 }
 
-/* The end of a round (under mu): what the writer needs to know of it. */
-static void settle(struct sq *s, const struct round *r)
+/* What the writer needs to know of the unfilled appends (under mu). */
+static void publish(struct sq *s)
 {
-	s->busy = 0;
-	if(r->fill) {
-		s->fills++;
-		pthread_cond_broadcast(&s->filled_cv);
-	}
 	s->unfilled_n = s->h_unfilled;
-	s->fill_due = !s->fill_err && (s->h_unfilled >= SQ_FILL_EVENTS ||
-					s->unfilled_bytes >= SQ_FILL_BYTES);
+	s->fill_due = !s->fill_failed && (s->h_unfilled >= SQ_FILL_EVENTS ||
+					   s->unfilled_bytes >= SQ_FILL_BYTES);
 	s->fill_at = s->h_unfilled ? s->h_first_us + SQ_FILL_US : 0;
-	s->fill_failed = s->fill_err != 0;
 	s->fill_must = s->h_unfilled >= SQ_FILL_MAX || s->unfilled_bytes >= SQ_FILL_MAX_BYTES;
 }
 
-/* One fill: the unfilled appends, the trims and retention in one
- * transaction. On success the log may be cut back. */
-static void fill(struct sq *s, struct round *r, int age_due)
+/* A fill's end (under mu): its result, and store_sqlite_flush's count. */
+static void filled(struct sq *s, const struct round *r, int rc)
 {
-	struct pend *list = s->unfilled;
-	uint64_t cutoff;
-	int rc;
-
-	pthread_mutex_lock(&s->dbmu);
-	if(r->pages)
-		sq__set_pages(s, r->extra);
-	if(age_due) {
-		s->age_next = mono_us() + 1000000u;
-		age_due = sq__age_pending(s);
-	}
-	if(!list && !r->trims && !age_due && !s->fill_err) {
-		pthread_mutex_unlock(&s->dbmu);
-		return;
-	}
-	cutoff = sq__age_cutoff(s);
-	sq__prune(list, r->trims, cutoff);
-	rc = sq__write_batch(s, list, r->trims);
-	if((rc & 0xff) == SQLITE_FULL && (r->trims || cutoff)) {
-		/* Room first, from what trims and age take; then again. */
-		if(!sq__write_batch(s, NULL, r->trims))
-			rc = sq__write_batch(s, list, NULL);
-	}
-	if(!rc) {
-		sq__pends_free(list);
-		s->unfilled = NULL;
-		s->unfilled_tail = &s->unfilled;
-		s->unfilled_bytes = 0;
-		s->h_unfilled = 0;
-		s->h_first_us = 0;
-		if(s->log_off >= SQ_LOG_RESET || r->reset)
-			sq__log_reset(s);  /* if it fails, a read skips what is filled */
-		sq__vacuum(s);
-	}
-	else
-		s->h_first_us = mono_us() + SQ_RETRY_US;  /* not again at once */
-	s->fill_err = rc;
-	pthread_mutex_unlock(&s->dbmu);
-	pthread_mutex_lock(&s->mu);
+	s->fill_failed = rc != 0;
+	s->fill_rc = rc;
 	if(rc) {
 		s->st.write_errors++;
 		s->st.connected = 0;
@@ -328,27 +301,130 @@ static void fill(struct sq *s, struct round *r, int age_due)
 		s->st.connected = 1;
 	}
 	s->st.events = s->events;
+	s->fill_done = r->gen;
+	pthread_cond_broadcast(&s->filled_cv);
+}
+
+/* The end of a round (under mu). */
+static void settle(struct sq *s)
+{
+	s->busy = 0;
+	publish(s);
+}
+
+/* One fill of list (acknowledged appends, oldest first) with trims and
+ * retention, in one transaction; an SQLite code. s->fill_last must be a
+ * seq given out no earlier than list's. */
+static int fill_list(struct sq *s, struct pend *list, struct trimq *trims, int age_due)
+{
+	uint64_t cutoff;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->dbmu);
+	if(age_due) {
+		s->age_next = mono_us() + 1000000u;
+		age_due = sq__age_pending(s);
+	}
+	if(list || trims || age_due) {
+		cutoff = sq__age_cutoff(s);
+		sq__prune(list, trims, cutoff);
+		rc = sq__write_batch(s, list, trims);
+		if((rc & 0xff) == SQLITE_FULL && (trims || cutoff)) {
+			/* Room first, from what trims and age take; then again. */
+			if(!sq__write_batch(s, NULL, trims))
+				rc = sq__write_batch(s, list, NULL);
+		}
+		if(!rc)
+			sq__vacuum(s);
+	}
+	pthread_mutex_unlock(&s->dbmu);
+	return rc;
+}
+
+/* Take unfilled from the round's holder (busy): the list, its counts. */
+static struct pend *take_unfilled(struct sq *s)
+{
+	struct pend *list = s->unfilled;
+
+	s->unfilled = NULL;
+	s->unfilled_tail = &s->unfilled;
+	s->unfilled_bytes = 0;
+	s->h_unfilled = 0;
+	s->h_first_us = 0;
+	return list;
+}
+
+/* Put a list that failed to fill back in front of unfilled (busy held),
+ * due again after SQ_RETRY_US. */
+static void give_back(struct sq *s, struct pend *list)
+{
+	struct pend *p, *last = NULL;
+	size_t i;
+
+	for(p = list; p; p = p->next) {
+		last = p;
+		s->h_unfilled += p->n;
+		for(i = 0; i < p->n; i++)
+			s->unfilled_bytes += p->ev[i].flen + 64;
+	}
+	if(!last)
+		return;
+	last->next = s->unfilled;
+	if(!s->unfilled)
+		s->unfilled_tail = &last->next;
+	s->unfilled = list;
+	s->h_first_us = mono_us() + SQ_RETRY_US;
+}
+
+/* A fill holding busy (an appender's, a retry, the last one at stop). */
+static int fill_here(struct sq *s, struct round *r, int age_due)
+{
+	struct pend *list = take_unfilled(s);
+	int rc;
+
+	s->fill_last = s->last;
+	rc = fill_list(s, list, r->trims, age_due);
+	if(rc) {
+		give_back(s, list);
+	} else {
+		sq__pends_free(list);
+		if(s->log_off >= SQ_LOG_RESET || r->reset)
+			sq__log_reset(s);  /* if it fails, a read skips what is filled */
+	}
+	pthread_mutex_lock(&s->mu);
+	filled(s, r, rc);
 	pthread_mutex_unlock(&s->mu);
+	return rc;
 }
 
 /* One round: numbering, the log, the sink and the done callbacks, and a
- * fill when it is due. Whoever holds busy runs it (the writer, or an
- * appender that found the writer idle), so rounds never overlap and
- * batches reach the sink in seq order. While a fill fails, appends are
- * refused with its error: nothing is acknowledged that SQLite may never
+ * fill when it must be here. Whoever holds busy runs it (the writer, or
+ * an appender that found the writer idle), so rounds never overlap and
+ * batches reach the sink in seq order. While fills fail, appends are
+ * refused with the error: nothing is acknowledged that SQLite may never
  * take. */
 static void run(struct sq *s, struct round *r, int age_due)
 {
 	uint64_t t0, us;
-	int rc = 0, filled = 0;
+	int rc = 0, done = 0;
 
-	if(r->fill && s->fill_err) {
-		fill(s, r, age_due);
-		filled = 1;
+	if(r->pages) {
+		pthread_mutex_lock(&s->dbmu);
+		sq__set_pages(s, r->extra);
+		pthread_mutex_unlock(&s->dbmu);
+	}
+	if(r->fill && r->refuse) {
+		rc = fill_here(s, r, age_due);
+		r->refuse = rc ? store_rc(rc) : 0;
+		done = 1;
+	} else if(r->refuse) {
+		pthread_mutex_lock(&s->mu);
+		r->refuse = store_rc(s->fill_rc);
+		pthread_mutex_unlock(&s->mu);
 	}
 	if(r->list) {
-		if(s->fill_err) {
-			rc = store_rc(s->fill_err);
+		if(r->refuse) {
+			rc = r->refuse;
 		} else {
 			sq__number(s, r->list);
 			t0 = mono_us();
@@ -368,9 +444,67 @@ static void run(struct sq *s, struct round *r, int age_due)
 		}
 		deliver(s, r->list, rc);
 	}
-	if(r->fill && !filled)
-		fill(s, r, age_due);
+	if(r->fill && !done)
+		fill_here(s, r, age_due);
+	if(r->fill) {
+		free_trims(r->trims);
+		r->trims = NULL;
+	}
+}
+
+/* The writer's fill after its round, busy held on entry and given up
+ * while SQLite works: rounds log and acknowledge meanwhile. */
+static void fill_detached(struct sq *s, struct round *r, int age_due)
+{
+	struct pend *list = take_unfilled(s);
+	struct timespec until;
+	int rc;
+
+	s->fill_last = s->last;
+	pthread_mutex_lock(&s->mu);
+	settle(s);
+	s->filling = 1;
+	pthread_mutex_unlock(&s->mu);
+
+	rc = fill_list(s, list, r->trims, age_due);
 	free_trims(r->trims);
+	r->trims = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	/* The log and unfilled are the round holder's: wait for busy. */
+	while(s->busy) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&s->cv, &s->mu, &until);
+	}
+	s->busy = 1;
+	pthread_mutex_unlock(&s->mu);
+	if(rc) {
+		give_back(s, list);
+	} else {
+		sq__pends_free(list);
+		if(s->unfilled && s->log_off >= SQ_LOG_RESET) {
+			/* The log is cut back only when the file has all of
+			 * it: what came during the fill goes in too, now,
+			 * so that the log does not grow under a steady load. */
+			list = take_unfilled(s);
+			s->fill_last = s->last;
+			if(fill_list(s, list, NULL, 0))
+				give_back(s, list);
+			else
+				sq__pends_free(list);
+		}
+		if(!s->unfilled && s->log_off >= SQ_LOG_RESET)
+			sq__log_reset(s);  /* if it fails, a read skips what is filled */
+	}
+	pthread_mutex_lock(&s->mu);
+	s->busy = 0;
+	s->filling = 0;
+	filled(s, r, rc);
+	publish(s);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void *writer_main(void *arg)
@@ -416,9 +550,13 @@ static void *writer_main(void *arg)
 		stop = s->stop;
 		pthread_mutex_unlock(&s->mu);
 		run(s, &r, age_due);
-		pthread_mutex_lock(&s->mu);
-		settle(s, &r);
-		pthread_mutex_unlock(&s->mu);
+		if(r.detach) {
+			fill_detached(s, &r, age_due);
+		} else {
+			pthread_mutex_lock(&s->mu);
+			settle(s);
+			pthread_mutex_unlock(&s->mu);
+		}
 		if(stop)
 			break;
 	}
@@ -457,7 +595,7 @@ static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 		pthread_mutex_unlock(&s->mu);
 		run(s, &r, 0);
 		pthread_mutex_lock(&s->mu);
-		settle(s, &r);
+		settle(s);
 		if(s->head || s->pages_set || s->fill_due)
 			pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
@@ -546,17 +684,29 @@ static int sq_marks(struct store *st, store_mark_fn fn, void *ud)
 static void sq_trim(struct store *st, const char *topic, size_t tlen, uint64_t below)
 {
 	struct sq *s = (struct sq *)st;
-	struct trimq *q = malloc(sizeof(*q) + tlen);
+	struct trimq *q;
 
+	/* One entry per topic: the ring trims after each commit, and a fill
+	 * (and its prune of what waits for it) goes through them all. */
+	pthread_mutex_lock(&s->mu);
+	for(q = s->trims; q; q = q->next)
+		if(q->tlen == tlen && !memcmp(q->topic, topic, tlen)) {
+			if(below > q->below)
+				q->below = below;
+			pthread_mutex_unlock(&s->mu);
+			return;
+		}
+	pthread_mutex_unlock(&s->mu);
+	q = malloc(sizeof(*q) + tlen);
 	if(!q)
 		return;
 	memcpy(q->topic, topic, tlen);
 	q->tlen = tlen;
 	q->below = below;
 	pthread_mutex_lock(&s->mu);
-	/* No transaction of its own at once: the next append's takes it
-	 * along (the ring trims after each commit, so a transaction per
-	 * trim would double the commits), or it goes alone within TRIM_US. */
+	/* No fill of its own at once: the next fill takes it along, or it
+	 * goes alone within TRIM_US. (Another entry for the topic may have
+	 * come meanwhile; both apply.) */
 	if(!s->trims)
 		s->trim_at = mono_us() + TRIM_US;
 	q->next = s->trims;
@@ -645,13 +795,15 @@ void store_sqlite_hold(struct store *st)
 void store_sqlite_flush(struct store *st)
 {
 	struct sq *s = (struct sq *)st;
-	unsigned long gen;
+	unsigned long want;
 
+	/* The next fill to start: a fill running now may have taken its
+	 * list before the appends acknowledged so far. */
 	pthread_mutex_lock(&s->mu);
 	s->flush = 1;
-	gen = s->fills;
+	want = s->fill_started + 1;
 	pthread_cond_signal(&s->cv);
-	while(s->fills == gen)
+	while(s->fill_done < want)
 		pthread_cond_wait(&s->filled_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -24,8 +24,8 @@
 #define NO_SEQ UINT64_MAX
 #define SQ_MARKS 4096           /* publisher marks kept (pubmark.h) */
 #define SQ_LOG_RESET (1u << 20) /* the log is cut back after a fill past this */
-#define SQ_FILL_EVENTS 128      /* a fill is due at this many events ... */
-#define SQ_FILL_BYTES (1u << 19) /* ... or bytes waiting for it ... */
+#define SQ_FILL_EVENTS 4096     /* a fill is due at this many events ... */
+#define SQ_FILL_BYTES (4u << 20) /* ... or bytes waiting for it ... */
 #define SQ_FILL_US 20000u       /* ... or when the oldest waited this long */
 #define SQ_FILL_MAX 65536       /* an append fills itself past this many ... */
 #define SQ_FILL_MAX_BYTES (32u << 20) /* ... or bytes */
@@ -96,8 +96,8 @@ struct sq {
 	struct pend *unfilled, **unfilled_tail;
 	size_t unfilled_bytes, h_unfilled;
 	uint64_t h_first_us;    /* when the oldest of unfilled was acknowledged */
-	int fill_err;           /* the last fill's SQLite code (0: none failed) */
-	uint64_t filled;        /* the highest seq in the file */
+	uint64_t filled;        /* the highest seq in the file (the filler's) */
+	uint64_t fill_last;     /* the highest seq given out before the fill's list */
 
 	pthread_t thr;
 	int thr_up;
@@ -113,10 +113,12 @@ struct sq {
 	uint64_t fill_at;       /* a fill is due then (mono_us), 0: none waits */
 	int fill_due;           /* enough waits for a fill now */
 	int fill_failed;        /* the last fill failed: appends fill first */
+	int fill_rc;            /* its SQLite code */
+	int filling;            /* the writer fills without holding busy */
 	int fill_must;          /* too much waits: appends fill themselves */
 	int flush;              /* store_sqlite_flush waits for a fill */
 	int hold;               /* store_sqlite_hold: no fill until close */
-	unsigned long fills;    /* rounds that filled, for store_sqlite_flush */
+	unsigned long fill_started, fill_done;  /* fills numbered (store_sqlite_flush) */
 	pthread_cond_t filled_cv;
 	int stop, started, pages_set;
 	int idle;               /* the writer waits on cv: appends signal it */

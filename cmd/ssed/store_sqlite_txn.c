@@ -162,8 +162,8 @@ int sq__write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 		rc = sq__meta_set(s, 1, s->filled);
 	if(!rc && s->deleted)
 		rc = sq__meta_set(s, 3, s->events);
-	if(!rc && s->last >= s->ceiling) {
-		s->ceiling = s->last + SQ_CEILING_US;
+	if(!rc && s->fill_last >= s->ceiling) {
+		s->ceiling = s->fill_last + SQ_CEILING_US;
 		rc = sq__meta_set(s, 4, s->ceiling);
 	}
 	if(!rc)

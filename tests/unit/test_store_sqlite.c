@@ -1246,7 +1246,9 @@ static void test_full(void)
 	frame[sizeof(frame) - 1] = '\0';
 	append1(s, "t", NULL, frame, 0, NULL);
 	store_sqlite_limit_pages(s, 40);
-	for(i = 0; i < 1000; i++) {
+	/* Acknowledged into the log until a fill finds the file full (a
+	 * fill is due at SQ_FILL_BYTES of them at the latest). */
+	for(i = 0; i < 20000; i++) {
 		before = l.n;
 		rc = append1(s, "t", NULL, frame, 0, &seq);
 		if(rc)
@@ -1257,7 +1259,7 @@ static void test_full(void)
 	/* What was acknowledged is in the log; once a fill cannot take it
 	 * into the file, appends are refused. */
 	tap_ok(rc == STORE_EFULL && l.n == before && st.write_errors >= 1 && st.connected == 0 &&
-	       i < 1000, "a full disk: the append gets STORE_EFULL after %zu, nothing reaches the sink", i);
+	       i < 20000, "a full disk: the append gets STORE_EFULL after %zu, nothing reaches the sink", i);
 	tap_ok(append1(s, "t", NULL, frame, 0, NULL) == STORE_EFULL && l.n == before,
 	       "still full: the next append fails too");
 	s->ops->trim(s, "t", 1, UINT64_MAX);

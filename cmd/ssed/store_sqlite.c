@@ -14,12 +14,11 @@
  *   SQ_FILL_EVENTS or SQ_FILL_BYTES wait or the oldest waited SQ_FILL_US
  *   (by an append itself only past SQ_FILL_MAX or SQ_FILL_MAX_BYTES, or to
  *   retry a fill that failed). Until then they are in memory too
- *   (unfilled). The writer's fill runs without the round lock: rounds go
- *   on logging and acknowledging meanwhile, and what they add is filled
- *   next. A fill also applies the queued trims (one entry per topic)
- *   and retention. After a fill the log is cut back to its header once past
- *   SQ_LOG_RESET (what came during the fill is then filled too, holding
- *   the round lock, so the log stays bounded under a steady load); at open, what it holds beyond the file (seq above the
+ *   (unfilled). A fill is part of a round: appends that come meanwhile
+ *   wait for it (its list is bounded by the counts above, so the file
+ *   and its WAL stay small under a steady load). A fill also applies the
+ *   queued trims (one entry per topic) and retention. After a fill the
+ *   log is cut back to its header once past SQ_LOG_RESET; at open, what it holds beyond the file (seq above the
  *   highest the file has, meta row 1 or its newest row) is written into
  *   the file before anything else, and it is cut back.
  * - Durability. The log is written with pwrite: an acknowledged event
@@ -234,18 +233,15 @@ struct round {
 	struct pend *list;
 	struct trimq *trims;
 	int pages, reset;
-	int fill;               /* fill here, holding busy */
-	int detach;             /* the writer: fill after the round, without busy */
+	int fill;               /* fill in this round */
 	int refuse;             /* fills fail: refuse the appends (unless fill helps) */
 	unsigned extra;
 	unsigned long gen;      /* the fill's number (store_sqlite_flush) */
 };
 
-/* writer: the writer thread's round, which fills when a fill is due
- * (after the round, so that rounds go on meanwhile: detach); an
- * appender's round fills only when it must (a failed fill to retry, or
- * SQ_FILL_MAX waiting) and no fill runs. A failed fill is retried
- * holding busy, so that a round that finds room logs at once. */
+/* writer: the writer thread's round, which fills when a fill is due; an
+ * appender's round fills only when it must (a failed fill to retry, so
+ * that a round that finds room logs at once, or SQ_FILL_MAX waiting). */
 static void take(struct sq *s, struct round *r, int writer, int age_due)
 {
 	uint64_t now = mono_us();
@@ -264,11 +260,10 @@ static void take(struct sq *s, struct round *r, int writer, int age_due)
 		       (s->fill_at && now >= s->fill_at) || (s->trims && now >= s->trim_at) ||
 		       age_due || s->flush || r->pages;
 	else
-		want = (s->fill_failed || s->fill_must) && !s->filling;
+		want = s->fill_failed || s->fill_must;
 	if(s->hold && !s->stop)
 		want = 0;
-	r->fill = want && (!writer || s->fill_failed || s->stop);
-	r->detach = want && !r->fill;
+	r->fill = want;
 	r->trims = NULL;
 	if(want) {
 		s->flush = 0;
@@ -301,6 +296,7 @@ static void filled(struct sq *s, const struct round *r, int rc)
 		s->st.connected = 1;
 	}
 	s->st.events = s->events;
+	publish(s);  /* the counts stats adds to events: before flush returns */
 	s->fill_done = r->gen;
 	pthread_cond_broadcast(&s->filled_cv);
 }
@@ -376,7 +372,7 @@ static void give_back(struct sq *s, struct pend *list)
 	s->h_first_us = mono_us() + SQ_RETRY_US;
 }
 
-/* A fill holding busy (an appender's, a retry, the last one at stop). */
+/* A fill, in a round (busy held): appends wait for it. */
 static int fill_here(struct sq *s, struct round *r, int age_due)
 {
 	struct pend *list = take_unfilled(s);
@@ -452,61 +448,6 @@ static void run(struct sq *s, struct round *r, int age_due)
 	}
 }
 
-/* The writer's fill after its round, busy held on entry and given up
- * while SQLite works: rounds log and acknowledge meanwhile. */
-static void fill_detached(struct sq *s, struct round *r, int age_due)
-{
-	struct pend *list = take_unfilled(s);
-	struct timespec until;
-	int rc;
-
-	s->fill_last = s->last;
-	pthread_mutex_lock(&s->mu);
-	settle(s);
-	s->filling = 1;
-	pthread_mutex_unlock(&s->mu);
-
-	rc = fill_list(s, list, r->trims, age_due);
-	free_trims(r->trims);
-	r->trims = NULL;
-
-	pthread_mutex_lock(&s->mu);
-	/* The log and unfilled are the round holder's: wait for busy. */
-	while(s->busy) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&s->cv, &s->mu, &until);
-	}
-	s->busy = 1;
-	pthread_mutex_unlock(&s->mu);
-	if(rc) {
-		give_back(s, list);
-	} else {
-		sq__pends_free(list);
-		if(s->unfilled && s->log_off >= SQ_LOG_RESET) {
-			/* The log is cut back only when the file has all of
-			 * it: what came during the fill goes in too, now,
-			 * so that the log does not grow under a steady load. */
-			list = take_unfilled(s);
-			s->fill_last = s->last;
-			if(fill_list(s, list, NULL, 0))
-				give_back(s, list);
-			else
-				sq__pends_free(list);
-		}
-		if(!s->unfilled && s->log_off >= SQ_LOG_RESET)
-			sq__log_reset(s);  /* if it fails, a read skips what is filled */
-	}
-	pthread_mutex_lock(&s->mu);
-	s->busy = 0;
-	s->filling = 0;
-	filled(s, r, rc);
-	publish(s);
-	pthread_mutex_unlock(&s->mu);
-}
-
 static void *writer_main(void *arg)
 {
 	struct sq *s = arg;
@@ -550,13 +491,9 @@ static void *writer_main(void *arg)
 		stop = s->stop;
 		pthread_mutex_unlock(&s->mu);
 		run(s, &r, age_due);
-		if(r.detach) {
-			fill_detached(s, &r, age_due);
-		} else {
-			pthread_mutex_lock(&s->mu);
-			settle(s);
-			pthread_mutex_unlock(&s->mu);
-		}
+		pthread_mutex_lock(&s->mu);
+		settle(s);
+		pthread_mutex_unlock(&s->mu);
 		if(stop)
 			break;
 	}

@@ -27,8 +27,8 @@
 #define SQ_FILL_EVENTS 4096     /* a fill is due at this many events ... */
 #define SQ_FILL_BYTES (4u << 20) /* ... or bytes waiting for it ... */
 #define SQ_FILL_US 20000u       /* ... or when the oldest waited this long */
-#define SQ_FILL_MAX 65536       /* an append fills itself past this many ... */
-#define SQ_FILL_MAX_BYTES (32u << 20) /* ... or bytes */
+#define SQ_FILL_MAX 16384       /* an append fills itself past this many ... */
+#define SQ_FILL_MAX_BYTES (16u << 20) /* ... or bytes */
 #define SQ_RETRY_US 200000u     /* a failed fill is tried again after this */
 #define SQ_CHUNK 64             /* rows below a trim that may wait (sq__retain) */
 /* The meta row 4 is a ceiling no seq given out has reached, moved this
@@ -114,7 +114,6 @@ struct sq {
 	int fill_due;           /* enough waits for a fill now */
 	int fill_failed;        /* the last fill failed: appends fill first */
 	int fill_rc;            /* its SQLite code */
-	int filling;            /* the writer fills without holding busy */
 	int fill_must;          /* too much waits: appends fill themselves */
 	int flush;              /* store_sqlite_flush waits for a fill */
 	int hold;               /* store_sqlite_hold: no fill until close */

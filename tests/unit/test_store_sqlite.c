@@ -574,6 +574,17 @@ static size_t log_crash(const char *path, uint64_t *seqs, size_t n)
 	return got;
 }
 
+/* A store at name whose child was killed with 100 events in the log;
+ * the log's bytes (path and logp get the two paths). */
+static char *crashed_log(const char *name, char *path, char *logp, uint64_t *seqs, size_t *len)
+{
+	path_of(path, 300, name);
+	snprintf(logp, 310, "%s-log", path);
+	if(log_crash(path, seqs, 100) != 100)
+		return NULL;
+	return slurp(logp, len);
+}
+
 static void test_log(void)
 {
 	struct store_limits lim = { 0, 0, 0 };
@@ -611,11 +622,8 @@ static void test_log(void)
 	log_free(&r);
 
 	/* A torn tail: the last record cut short. */
-	path_of(path, sizeof(path), "log-torn.db");
-	snprintf(logp, sizeof(logp), "%s-log", path);
-	n = log_crash(path, seqs, 100);
-	b2 = slurp(logp, &len);
-	spit(logp, b2, len - 7);
+	b2 = crashed_log("log-torn.db", path, logp, seqs, &len);
+	spit(logp, b2, b2 ? len - 7 : 0);
 	free(b2);
 	log_init(&r);
 	s = open_store(path, &lim, &l, err, sizeof(err));
@@ -628,14 +636,12 @@ static void test_log(void)
 
 	/* A flipped byte inside record 50: it is dropped, the rest kept,
 	 * and resumes from before it get a gap. */
-	path_of(path, sizeof(path), "log-flip.db");
-	snprintf(logp, sizeof(logp), "%s-log", path);
-	n = log_crash(path, seqs, 100);
-	b2 = slurp(logp, &len);
-	for(i = 0, off = 16; i < 50; i++)
+	b2 = crashed_log("log-flip.db", path, logp, seqs, &len);
+	for(i = 0, off = 16; b2 && i < 50; i++)
 		off += 40 + ((unsigned char)b2[off] | (unsigned char)b2[off + 1] << 8);
-	b2[off + 45] ^= 0x20;
-	spit(logp, b2, len);
+	if(b2 && off + 45 < len)
+		b2[off + 45] ^= 0x20;
+	spit(logp, b2, b2 ? len : 0);
 	free(b2);
 	log_init(&r);
 	s = open_store(path, &lim, &l, err, sizeof(err));

@@ -185,6 +185,24 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	metric_is ssed_retained_events $((kept + 1))
 }
 
+@test "--store: after a restart, a resume from the newest trimmed event is no gap (the one before it is)" {
+	start_ssed --store "$DB" --history 100
+	mapfile -t ids < <(publish_n f 1 200)
+	port=$PORT
+	# Running: from event 100 (trimmed, the newest gone) nothing is missed.
+	[ "$(replay f "${ids[99]}" | head -1)" = 101 ]
+	for how in TERM KILL; do
+		stop_ssed "$how"
+		start_ssed_on "$port" --store "$DB" --history 100
+		run curl -sN --max-time 1 -H "Last-Event-ID: ${ids[99]}" "$URL/events/f"
+		[[ "$output" != *"ssed-gap"* ]]
+		[ "$(printf '%s\n' "$output" | sed -n 's/^data: //p' | head -1)" = 101 ]
+		# From event 99, event 100 is gone: a gap, then 101.
+		run curl -sN --max-time 1 -H "Last-Event-ID: ${ids[98]}" "$URL/events/f"
+		[[ "$output" == *"event: ssed-gap"* ]]
+	done
+}
+
 @test "--store: a torn acknowledgement log: ssed starts, keeps what reads back, says so in one line" {
 	start_ssed --store "$DB"
 	mapfile -t ids < <(publish_n l 1 5)

@@ -174,12 +174,29 @@ static int restore_each(void *ud, const struct store_ev *ev)
 	}
 	/* What the backend trimmed before its oldest event of t is not
 	 * replayable: a resume from before it gets a gap. */
-	if(t->r.head == t->r.tail && ev->seq - 1 > t->r.evicted_seq)
+	if(t->r.head == t->r.tail && ev->seq - 1 > t->r.evicted_seq) {
 		t->r.evicted_seq = ev->seq - 1;
+		t->restored_first = ev->seq;
+	}
 	if(topic__push(h, t, x)) {
 		free(x);
 		return STORE_ENOMEM;
 	}
+	return 0;
+}
+
+/* What a backend trimmed of a topic it restored: a resume from that
+ * event or later missed nothing, so the floor goes down to it - unless
+ * the ring itself evicted restored events (its floor is then above the
+ * first restored one). */
+static int restore_floor(void *ud, const char *topic, size_t tlen, uint64_t seq)
+{
+	struct hub *h = ud;
+	struct topic *t = topic__get(h, topic, tlen, 0);
+
+	if(t && t->restored_first && t->r.evicted_seq == t->restored_first - 1 &&
+	   seq < t->r.evicted_seq)
+		t->r.evicted_seq = seq;
 	return 0;
 }
 
@@ -236,6 +253,8 @@ struct hub *hub_new(const struct hub_config *cfg)
 	/* No waker yet and no caller: the lock is for the rules' sake. */
 	pthread_mutex_lock(&h->mu);
 	rc = h->store->ops->restore(h->store, restore_each, h, &last, &since);
+	if(!rc && h->store->ops->floors)
+		rc = h->store->ops->floors(h->store, restore_floor, h);
 	if(!rc && h->store->ops->marks)
 		rc = h->store->ops->marks(h->store, restore_mark, h);
 	if(last > h->seq)

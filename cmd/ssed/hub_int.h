@@ -53,6 +53,7 @@ struct topic {
 	uint64_t wake_head;             /* head at the waker's last pass */
 	struct topic *lprev, *lnext;    /* the hub's use order, newest first */
 	size_t nsubs;
+	uint64_t restored_first;        /* the first event restored at start-up */
 	size_t namelen;
 	char name[];
 };

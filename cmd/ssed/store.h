@@ -120,6 +120,10 @@ typedef int (*store_each_fn)(void *ud, const struct store_ev *ev);
 /* Called once per publisher mark restored at start-up; 0 to go on. */
 typedef int (*store_mark_fn)(void *ud, const char *key, size_t klen, uint64_t n);
 
+/* Called once per topic whose oldest events a backend trimmed, with the
+ * seq of the newest it trimmed; 0 to go on. */
+typedef int (*store_floor_fn)(void *ud, const char *topic, size_t tlen, uint64_t seq);
+
 struct store;
 
 struct store_ops {
@@ -157,6 +161,15 @@ struct store_ops {
 	 * published). 0 or a store_err.
 	 */
 	int (*marks)(struct store *s, store_mark_fn fn, void *ud);
+	/*
+	 * floors - at start-up, after restore: call fn for each topic it
+	 * restored events of whose older events it trimmed, with the seq
+	 * of the newest event trimmed (a resume from it or later missed
+	 * nothing). NULL, or a topic not reported: the hub takes the seq
+	 * before the topic's oldest restored event, so that a resume from
+	 * the newest trimmed one gets a gap it need not. 0 or a store_err.
+	 */
+	int (*floors)(struct store *s, store_floor_fn fn, void *ud);
 	/*
 	 * read_before - events of topic older than seq before, newest n at
 	 * most, oldest first, for a backend that keeps more than the ring

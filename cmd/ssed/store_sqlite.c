@@ -47,6 +47,13 @@
  *   topic), by one scan of the table in rowid order (the rowid is the
  *   seq; there is no other index). read_before is NULL: the file never
  *   keeps more than the ring.
+ * - Floors (the floors op): each topic's newest deleted row (or event
+ *   that went to no row) is written to table trim in the transaction that
+ *   deletes it, and reported at start-up for the topics that hold rows:
+ *   a resume from it after a restart is no gap. A topic's row in trim
+ *   goes with its last event row. An event a trim took before it was
+ *   filled takes every older row of its topic with it, so what a topic
+ *   keeps never has a hole.
  * - Publisher marks (store_ev.pub): the highest pub_n per key, in a table
  *   of their own (pub), written in the transaction of the events, the
  *   newest SQ_MARKS keys kept; marks gives them back at start-up.
@@ -99,7 +106,8 @@
  * batch's events reach sink->commit in one call.
  *
  * The file: table ev(seq INTEGER PRIMARY KEY, topic, time_us, sz, id,
- * frame, crc) and table meta(k, v) with 1 the highest seq the file had
+ * frame, crc), table pub (publisher marks), table trim(topic, seq) (the
+ * floors) and table meta(k, v) with 1 the highest seq the file had
  * (its newest row's when none was deleted since), 2 the
  * seq from which history is complete, 3 the events held.
  */
@@ -618,6 +626,22 @@ static int sq_marks(struct store *st, store_mark_fn fn, void *ud)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_rc(rc);
 }
 
+static int sq_floors(struct store *st, store_floor_fn fn, void *ud)
+{
+	struct sq *s = (struct sq *)st;
+	struct topic *t;
+	size_t i;
+	int stop = 0;
+
+	pthread_mutex_lock(&s->dbmu);
+	for(i = 0; !stop && i < s->tabsize; i++)
+		for(t = s->tab[i]; !stop && t; t = t->next)
+			if(t->trimmed && t->n)
+				stop = fn(ud, t->name, t->tlen, t->trimmed);
+	pthread_mutex_unlock(&s->dbmu);
+	return stop < 0 ? stop : stop ? STORE_EIO : STORE_OK;
+}
+
 static void sq_trim(struct store *st, const char *topic, size_t tlen, uint64_t below)
 {
 	struct sq *s = (struct sq *)st;
@@ -706,6 +730,7 @@ static const struct store_ops sqlite_ops = {
 	.append = sq_append,
 	.restore = sq_restore,
 	.marks = sq_marks,
+	.floors = sq_floors,
 	.read_before = NULL,
 	.trim = sq_trim,
 	.stats = sq_stats,
@@ -810,6 +835,8 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 			rc = sq__verify(s, NULL, 0);
 	}
 	s->sync_full = sync_full;
+	if(!rc)
+		rc = sq__trims_load(s);
 	if(!rc && sq__log_open(s, err, errlen)) {
 		sq_free(s);
 		return NULL;

@@ -144,6 +144,30 @@ enum kind sq__probe(const char *path, char *err, size_t errlen)
 	return K_OURS;
 }
 
+int sq__trims_load(struct sq *s)
+{
+	sqlite3_stmt *q;
+	struct topic *t;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, "SELECT topic, seq FROM trim", -1, &q, NULL);
+	if(rc)
+		return rc;
+	while((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *name = sqlite3_column_blob(q, 0);
+		int len = sqlite3_column_bytes(q, 0);
+		uint64_t seq = (uint64_t)sqlite3_column_int64(q, 1);
+
+		t = name && len > 0 ? sq__topic_get(s, name, (size_t)len, 0) : NULL;
+		/* Only below what the topic holds: a row that says more is
+		 * not believed (the floor would hide a gap). */
+		if(t && sq__oldest(t) && seq < sq__oldest(t)->seq)
+			t->trimmed = t->trimmed0 = seq;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int sq__is_damage(int rc)
 {
 	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
@@ -152,7 +176,7 @@ int sq__is_damage(int rc)
 void sq__db_close(struct sq *s)
 {
 	sqlite3_stmt **st[] = { &s->ins, &s->del, &s->meta, &s->begin, &s->commit, &s->rollback,
-				&s->mark, &s->prune };
+				&s->mark, &s->prune, &s->trimset, &s->trimdel };
 	size_t i;
 
 	for(i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
@@ -231,6 +255,16 @@ int sq__db_open(struct sq *s, const char *path, int create, int sync_full)
 		rc = sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS pub(key BLOB PRIMARY KEY,"
 				  " n INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
 				  NULL, NULL, NULL);
+	/* Each topic's newest deleted row, so that a resume from it after a
+	 * restart is no gap. Added to schema 1 like pub. */
+	if(!rc)
+		rc = sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS trim(topic BLOB PRIMARY KEY,"
+				  " seq INTEGER NOT NULL) WITHOUT ROWID", NULL, NULL, NULL);
+	if(!rc)
+		rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO trim(topic, seq) VALUES(?1, ?2)",
+					-1, &s->trimset, NULL);
+	if(!rc)
+		rc = sqlite3_prepare_v2(s->db, "DELETE FROM trim WHERE topic=?1", -1, &s->trimdel, NULL);
 	if(!rc)
 		rc = meta_get(s->db, 1, &s->last);
 	if(!rc)

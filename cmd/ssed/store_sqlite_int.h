@@ -69,6 +69,7 @@ struct topic {
 	struct row *q;
 	size_t cap, head, n, head0, n0;
 	uint64_t bytes, bytes0;
+	uint64_t trimmed, trimmed0;  /* the newest row deleted (table trim) */
 	int dirty;
 	size_t tlen;
 	char name[];
@@ -80,6 +81,7 @@ struct sq {
 	char *path;
 	sqlite3 *db;
 	sqlite3_stmt *ins, *del, *meta, *begin, *commit, *rollback, *mark, *prune;
+	sqlite3_stmt *trimset, *trimdel;
 	uint32_t crctab[8][256];
 	uint64_t (*clock)(void *ud);
 	void *clock_ud;
@@ -161,6 +163,13 @@ void sq__topics_rollback(struct sq *s);
  * below; the age limit is exact).
  * Sets s->deleted when a row went. An SQLite code. */
 int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff, int exact);
+/* An event of t that a trim took before it was filled (seq): every
+ * older row goes too, at once, so that what the file keeps of t has no
+ * hole, and seq is t's newest trimmed. SQLite code. */
+int sq__topic_gone(struct sq *s, struct topic *t, uint64_t seq);
+/* Write t's newest trimmed seq to table trim (its row goes with t's
+ * last one). SQLite code. */
+int sq__trim_save(struct sq *s, struct topic *t);
 /* The same for every topic with a row older than cutoff. */
 int sq__retain_age(struct sq *s, uint64_t cutoff);
 /* The age limit's cutoff now (0: none); whether a row is past it. */
@@ -236,6 +245,8 @@ int sq__is_damage(int rc);
  * the statements; an SQLite code. sq__db_close undoes it. */
 int sq__db_open(struct sq *s, const char *path, int create, int sync_full);
 void sq__db_close(struct sq *s);
+/* Each topic's newest deleted row, from table trim (after sq__verify). */
+int sq__trims_load(struct sq *s);
 /* Read every row: checksums, the topics, the last seq; drop the rows
  * that fail, saying so in warn. */
 int sq__verify(struct sq *s, char *warn, size_t wlen);

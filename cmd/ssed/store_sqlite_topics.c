@@ -147,6 +147,7 @@ void sq__topics_commit(struct sq *s)
 		t->head0 = t->head;
 		t->n0 = t->n;
 		t->bytes0 = t->bytes;
+		t->trimmed0 = t->trimmed;
 		if(!t->n)
 			topic_drop(s, t);
 	}
@@ -165,6 +166,7 @@ void sq__topics_rollback(struct sq *s)
 		t->head = t->head0;
 		t->n = t->n0;
 		t->bytes = t->bytes0;
+		t->trimmed = t->trimmed0;
 		if(!t->n)
 			topic_drop(s, t);
 	}
@@ -251,6 +253,7 @@ static int due(const struct sq *s, const struct topic *t, uint64_t below, uint64
 int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff, int exact)
 {
 	const struct row *r;
+	uint64_t was = t->trimmed;
 	int rc;
 
 	if(!due(s, t, below, cutoff, exact))
@@ -261,12 +264,37 @@ int sq__retain(struct sq *s, struct topic *t, uint64_t below, uint64_t cutoff, i
 		if(rc)
 			return rc;
 		topic_mark(s, t);
+		t->trimmed = r->seq;
 		t->bytes = t->bytes > r->sz ? t->bytes - r->sz : 0;
 		t->head++;
 		t->n--;
 		s->events--;
 		s->deleted = 1;
 	}
+	/* In the same transaction as the delete: the floor a restart gives
+	 * the topic is never below what is gone (table trim). */
+	return t->trimmed == was ? SQLITE_OK : sq__trim_save(s, t);
+}
+
+int sq__trim_save(struct sq *s, struct topic *t)
+{
+	sqlite3_stmt *st = t->n ? s->trimset : s->trimdel;
+
+	sqlite3_bind_blob(st, 1, t->name, (int)t->tlen, SQLITE_STATIC);
+	if(t->n)
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)t->trimmed);
+	return sq__run(st);
+}
+
+int sq__topic_gone(struct sq *s, struct topic *t, uint64_t seq)
+{
+	int rc = sq__retain(s, t, seq + 1, 0, 1);
+
+	if(rc)
+		return rc;
+	if(seq > t->trimmed)
+		t->trimmed = seq;
+	topic_mark(s, t);
 	return SQLITE_OK;
 }
 

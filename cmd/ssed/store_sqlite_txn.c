@@ -63,7 +63,8 @@ static int insert(struct sq *s, struct store_ev *e)
 		s->filled = e->seq;
 	if(e->ref == GONE) {
 		s->deleted = 1;  /* the newest row may not hold filled: meta row 1 does */
-		return SQLITE_OK;
+		t = sq__topic_get(s, e->topic, e->tlen, 1);
+		return t ? sq__topic_gone(s, t, e->seq) : SQLITE_NOMEM;
 	}
 	sz = ev_size(e);
 	sqlite3_bind_int64(s->ins, 1, (sqlite3_int64)e->seq);
@@ -154,6 +155,10 @@ int sq__write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 		rc = sq__retain(s, t, 0, cutoff, 0);
 	if(!rc)
 		rc = sq__retain_age(s, cutoff);
+	/* Events that went to no row move a topic's floor too. */
+	for(t = s->dirty; t && !rc; t = t->dnext)
+		if(t->trimmed != t->trimmed0)
+			rc = sq__trim_save(s, t);
 	/* Without a delete the newest row holds the highest seq the file
 	 * has, which open reads back from it: the meta row (its page) is
 	 * written only when a row went. The count there is then a floor

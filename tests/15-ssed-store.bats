@@ -203,6 +203,23 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	done
 }
 
+@test "--store: a topic forgotten while restoring keeps its gap (its stored floor does not hide it)" {
+	start_ssed --store "$DB" --history 70
+	mapfile -t a < <(publish_n a 1 80)
+	publish_n b 1 1 >/dev/null
+	publish_n c 1 1 >/dev/null
+	publish_n a 81 81 >/dev/null
+	port=$PORT
+	stop_ssed TERM
+	# At start the file keeps a's newest 70 (12 to 81; 11 is its newest
+	# trimmed). With two topics at most, restoring c forgets a (12 to
+	# 80), and 81 makes it anew: from 11, a gap, not a silent skip to 81.
+	start_ssed_on "$port" --store "$DB" --history 70 --max-topics 2
+	run curl -sN --max-time 1 -H "Last-Event-ID: ${a[10]}" "$URL/events/a"
+	[[ "$output" == *"event: ssed-gap"* ]]
+	[[ "$output" == *"data: 81"* ]]
+}
+
 @test "--store: a torn acknowledgement log: ssed starts, keeps what reads back, says so in one line" {
 	start_ssed --store "$DB"
 	mapfile -t ids < <(publish_n l 1 5)

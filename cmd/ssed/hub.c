@@ -175,6 +175,9 @@ static int restore_each(void *ud, const struct store_ev *ev)
 	/* What the backend trimmed before its oldest event of t is not
 	 * replayable: a resume from before it gets a gap. */
 	if(t->r.head == t->r.tail && ev->seq - 1 > t->r.evicted_seq) {
+		/* What the floor was before (a forgotten topic's, an event
+		 * left out): a backend's floor never goes below it. */
+		t->restored_floor = t->r.evicted_seq;
 		t->r.evicted_seq = ev->seq - 1;
 		t->restored_first = ev->seq;
 	}
@@ -188,14 +191,19 @@ static int restore_each(void *ud, const struct store_ev *ev)
 /* What a backend trimmed of a topic it restored: a resume from that
  * event or later missed nothing, so the floor goes down to it - unless
  * the ring itself evicted restored events (its floor is then above the
- * first restored one). */
+ * first restored one), and never below the floor the topic had before
+ * its first restored event (an event left out, a topic forgotten while
+ * restoring). */
 static int restore_floor(void *ud, const char *topic, size_t tlen, uint64_t seq)
 {
 	struct hub *h = ud;
 	struct topic *t = topic__get(h, topic, tlen, 0);
 
-	if(t && t->restored_first && t->r.evicted_seq == t->restored_first - 1 &&
-	   seq < t->r.evicted_seq)
+	if(!t || !t->restored_first || t->r.evicted_seq != t->restored_first - 1)
+		return 0;
+	if(seq < t->restored_floor)
+		seq = t->restored_floor;
+	if(seq < t->r.evicted_seq)
 		t->r.evicted_seq = seq;
 	return 0;
 }

@@ -54,6 +54,7 @@ struct topic {
 	struct topic *lprev, *lnext;    /* the hub's use order, newest first */
 	size_t nsubs;
 	uint64_t restored_first;        /* the first event restored at start-up */
+	uint64_t restored_floor;        /* the floor before it */
 	size_t namelen;
 	char name[];
 };

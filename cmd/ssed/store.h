@@ -97,7 +97,8 @@ struct store_stats {
 	int connected;            /* 1 when it can store now (Redis up, disk writable) */
 	uint64_t reconnects;      /* connections re-established after a loss (Redis) */
 	uint64_t behind;          /* events in the shared log this node has not
-				   * committed yet (Redis); 0 for a local backend */
+				   * committed yet (Redis); acknowledged and not
+				   * in the database file yet (SQLite) */
 };
 
 /* append's and a done callback's results. */

@@ -410,7 +410,7 @@ static int fill_here(struct sq *s, struct round *r, int age_due)
 static void run(struct sq *s, struct round *r, int age_due)
 {
 	uint64_t t0, us;
-	int rc = 0, done = 0;
+	int rc = 0, frc = 0, done = 0;
 
 	if(r->pages) {
 		pthread_mutex_lock(&s->dbmu);
@@ -418,8 +418,8 @@ static void run(struct sq *s, struct round *r, int age_due)
 		pthread_mutex_unlock(&s->dbmu);
 	}
 	if(r->fill && r->refuse) {
-		rc = fill_here(s, r, age_due);
-		r->refuse = rc ? store_rc(rc) : 0;
+		frc = fill_here(s, r, age_due);
+		r->refuse = frc ? store_rc(frc) : 0;
 		done = 1;
 	} else if(r->refuse) {
 		pthread_mutex_lock(&s->mu);
@@ -449,11 +449,21 @@ static void run(struct sq *s, struct round *r, int age_due)
 		deliver(s, r->list, rc);
 	}
 	if(r->fill && !done)
-		fill_here(s, r, age_due);
-	if(r->fill) {
+		frc = fill_here(s, r, age_due);
+	if(r->fill && frc && r->trims) {
+		/* Not applied: again with the next fill (they may make room). */
+		struct trimq *q = r->trims;
+
+		while(q->next)
+			q = q->next;
+		pthread_mutex_lock(&s->mu);
+		q->next = s->trims;
+		s->trims = r->trims;
+		pthread_mutex_unlock(&s->mu);
+	} else if(r->fill) {
 		free_trims(r->trims);
-		r->trims = NULL;
 	}
+	r->trims = NULL;
 }
 
 static void *writer_main(void *arg)
@@ -471,11 +481,17 @@ static void *writer_main(void *arg)
 			age_due = s->started && s->lim.history_age_us && now >= s->age_next;
 			trim_due = s->trims && now >= s->trim_at;
 			fill_due = s->fill_due || (s->fill_at && now >= s->fill_at);
+			if(s->hold)  /* no fill: only what a round does */
+				age_due = trim_due = fill_due = s->flush = 0;
 			if(!s->busy && (s->head || trim_due || fill_due || s->stop || s->pages_set ||
 					age_due || s->flush))
 				break;
 			s->idle = 1;
-			if(s->trims || s->fill_at || (s->started && s->lim.history_age_us)) {
+			/* Timed when something falls due, and while a round runs
+			 * (its holder does not always signal at its end). */
+			s->timed = s->busy || (!s->hold && (s->trims || s->fill_at ||
+							    (s->started && s->lim.history_age_us)));
+			if(s->timed) {
 				/* Idle: look at the age limit and the trims
 				 * no append took along once a second, and fill
 				 * what waits when it is due. */
@@ -494,6 +510,7 @@ static void *writer_main(void *arg)
 				pthread_cond_wait(&s->cv, &s->mu);
 			}
 			s->idle = 0;
+			s->timed = 0;
 		}
 		take(s, &r, 1, age_due);
 		stop = s->stop;
@@ -541,7 +558,9 @@ static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 		run(s, &r, 0);
 		pthread_mutex_lock(&s->mu);
 		settle(s);
-		if(s->head || s->pages_set || s->fill_due)
+		/* The writer waits for work, or, when nothing falls due,
+		 * for ever: tell it when a fill now does. */
+		if(s->head || s->pages_set || s->fill_due || (s->fill_at && s->idle && !s->timed))
 			pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		return STORE_OK;
@@ -672,6 +691,8 @@ static void sq_trim(struct store *st, const char *topic, size_t tlen, uint64_t b
 		s->trim_at = mono_us() + TRIM_US;
 	q->next = s->trims;
 	s->trims = q;
+	if(s->idle && !s->timed)  /* it waits for ever: the trim falls due */
+		pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -691,6 +712,7 @@ static void sq_stats(struct store *st, struct store_stats *out)
 	pthread_mutex_lock(&s->mu);
 	*out = s->st;
 	out->events += s->unfilled_n;
+	out->behind = s->unfilled_n;
 	pthread_mutex_unlock(&s->mu);
 	out->bytes = file_size(s->path, "") + file_size(s->path, "-wal") +
 		     file_size(s->path, "-log");
@@ -701,6 +723,8 @@ static void sq_free(struct sq *s)
 	sq__db_close(s);
 	sq__log_close(s);
 	sq__pends_free(s->unfilled);
+	sq__pends_free(s->head);  /* none after the last round; for safety */
+	free_trims(s->trims);
 	sq__topics_free(s);
 	free(s->batch);
 	free(s->path);
@@ -821,6 +845,7 @@ struct store *store_sqlite_open(const char *path, int sync_full,
 	rc = sq__db_open(s, path, kind == K_NEW, sync_full);
 	if(!rc)
 		rc = sq__verify(s, err, errlen);
+	s->filled = s->last;  /* the log's records above it are not in the file */
 	if(sq__is_damage(rc) && kind == K_OURS) {
 		char why[128];
 

@@ -477,6 +477,9 @@ int sq__salvage(struct sq *s, int sync_full, const char *why, char *warn, size_t
 	/* The rows lost may have held the newest seqs: above the ceiling no
 	 * seq was given out. */
 	s->last = last > hi ? last : hi;
+	/* What the file holds: the acknowledgement log's records above it
+	 * are written into it next (sq__log_replay), not taken as filled. */
+	s->filled = s->last;
 	if(ceiling > s->last)
 		s->last = ceiling;
 	s->since = s->last + 1;

@@ -123,6 +123,7 @@ struct sq {
 	pthread_cond_t filled_cv;
 	int stop, started, pages_set;
 	int idle;               /* the writer waits on cv: appends signal it */
+	int timed;              /* ... with a timeout (else only a signal wakes it) */
 	int busy;               /* a round is running (writer or an appender) */
 	uint64_t trim_at;       /* queued trims go alone from then (mono_us) */
 	unsigned pages_extra;

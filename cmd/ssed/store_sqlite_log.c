@@ -203,8 +203,14 @@ int sq__log_write(struct sq *s, const struct pend *list)
 			return e;
 		}
 	}
-	if(s->sync_full && fdatasync(s->logfd))
-		return errno;
+	if(s->sync_full && fdatasync(s->logfd)) {
+		int e = errno;
+
+		/* Refused, so not to be read back either. */
+		if(ftruncate(s->logfd, (off_t)s->log_off) == 0)
+			s->log_size = s->log_off;
+		return e;
+	}
 	s->log_off += need;
 	if(s->log_off > s->log_size)
 		s->log_size = s->log_off;
@@ -334,7 +340,6 @@ int sq__log_replay(struct sq *s, char *err, size_t errlen)
 	uint64_t gap;
 	int rc;
 
-	s->filled = s->last;
 	rc = sq__log_read(s, replay_one, &r, &gap, warn, sizeof(warn));
 	if(rc) {
 		sq__pends_free(r.head);

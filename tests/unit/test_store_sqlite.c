@@ -819,6 +819,57 @@ static void test_retention(void)
 	log_free(&r);
 }
 
+/* ---- Nothing waits for a signal that does not come. */
+
+/* Poll stats until want(st) holds, for at most two seconds. */
+static int stats_within(struct store *s, int (*want)(const struct store_stats *), struct store_stats *st)
+{
+	int i;
+
+	for(i = 0; i < 200; i++) {
+		s->ops->stats(s, st);
+		if(want(st))
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static int none_behind(const struct store_stats *st) { return st->behind == 0; }
+static int none_held(const struct store_stats *st) { return st->events == 0; }
+
+static void test_wakeups(void)
+{
+	struct store_limits lim = { 0, 0, 0 };
+	char path[300], err[256];
+	struct store_stats st;
+	struct store *s;
+	struct log l;
+	uint64_t seq;
+	int ok, i;
+
+	log_init(&l);
+	path_of(path, sizeof(path), "wake.db");
+	s = open_store(path, &lim, &l, err, sizeof(err));
+	/* The writer has nothing due and waits without a timeout: a lone
+	 * append must still be filled within SQ_FILL_US, and a lone trim
+	 * applied within TRIM_US. */
+	/* Appends apart, so that some find the writer waiting for nothing
+	 * (right after a fill it may not wait yet). */
+	for(i = 0; i < 5; i++) {
+		append1(s, "w", NULL, "data: lone\n\n", 0, &seq);
+		usleep(50000);
+	}
+	ok = stats_within(s, none_behind, &st);
+	tap_ok(ok, "a lone append is in the file soon after (%llu behind)", (unsigned long long)st.behind);
+	usleep(50000);
+	s->ops->trim(s, "w", 1, seq + 1);
+	ok = stats_within(s, none_held, &st);
+	tap_ok(ok, "a lone trim is applied soon after (%llu held)", (unsigned long long)st.events);
+	s->ops->close(s);
+	log_free(&l);
+}
+
 /* ---- Each topic's floor: the newest event trimmed, kept across a restart. */
 
 struct floor_got {
@@ -1405,6 +1456,7 @@ int main(void)
 	test_log();
 	test_retention();
 	test_floors();
+	test_wakeups();
 	test_bounded();
 	test_refused();
 	test_in_use();

@@ -61,7 +61,6 @@ static struct curl_slist *headers(const struct sender *s, const char *type)
 	return curl_slist_append(h, type);
 }
 
-
 /* After a perform: 0 a 200, 1 an HTTP error, -1 no reply. Sets why. */
 static int outcome(struct sender *s, CURLcode res)
 {

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "common.h"
 #include "redis_script.h"
@@ -107,7 +105,6 @@ static const char script[] =
 "  if gone > 0 then redis.call('DECRBY', P .. 'count', gone) end\n"
 "end\n"
 "return {first, n}\n";
-
 
 uint64_t redis_u64(const char *s, size_t n)
 {

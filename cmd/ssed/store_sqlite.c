@@ -317,8 +317,7 @@ static void settle(struct sq *s)
 }
 
 /* One fill of list (acknowledged appends, oldest first) with trims and
- * retention, in one transaction; an SQLite code. s->fill_last must be a
- * seq given out no earlier than list's. */
+ * retention, in one transaction; an SQLite code. */
 static int fill_list(struct sq *s, struct pend *list, struct trimq *trims, int age_due)
 {
 	uint64_t cutoff;
@@ -386,7 +385,6 @@ static int fill_here(struct sq *s, struct round *r, int age_due)
 	struct pend *list = take_unfilled(s);
 	int rc;
 
-	s->fill_last = s->last;
 	rc = fill_list(s, list, r->trims, age_due);
 	if(rc) {
 		give_back(s, list);

@@ -99,7 +99,6 @@ struct sq {
 	size_t unfilled_bytes, h_unfilled;
 	uint64_t h_first_us;    /* when the oldest of unfilled was acknowledged */
 	uint64_t filled;        /* the highest seq in the file (the filler's) */
-	uint64_t fill_last;     /* the highest seq given out before the fill's list */
 
 	pthread_t thr;
 	int thr_up;

@@ -90,15 +90,22 @@ static int insert(struct sq *s, struct store_ev *e)
 void sq__prune(struct pend *list, const struct trimq *trims, uint64_t cutoff)
 {
 	const struct trimq *q;
+	uint64_t top = 0;
 	struct pend *p;
 	size_t i;
 
+	/* Most of what waits is newer than every trim: one compare each. */
+	for(q = trims; q; q = q->next)
+		if(q->below > top)
+			top = q->below;
 	for(p = list; p; p = p->next)
 		for(i = 0; i < p->n; i++) {
 			struct store_ev *e = &p->ev[i];
 
 			if(cutoff && e->time_us < cutoff)
 				e->ref = GONE;
+			if(e->seq >= top)
+				continue;
 			for(q = trims; q && e->ref != GONE; q = q->next)
 				if(e->seq < q->below && q->tlen == e->tlen &&
 				   !memcmp(q->topic, e->topic, e->tlen))
@@ -167,8 +174,8 @@ int sq__write_batch(struct sq *s, struct pend *list, struct trimq *trims)
 		rc = sq__meta_set(s, 1, s->filled);
 	if(!rc && s->deleted)
 		rc = sq__meta_set(s, 3, s->events);
-	if(!rc && s->fill_last >= s->ceiling) {
-		s->ceiling = s->fill_last + SQ_CEILING_US;
+	if(!rc && s->last >= s->ceiling) {
+		s->ceiling = s->last + SQ_CEILING_US;
 		rc = sq__meta_set(s, 4, s->ceiling);
 	}
 	if(!rc)

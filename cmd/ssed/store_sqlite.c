@@ -15,12 +15,17 @@
  *   (by an append itself only past SQ_FILL_MAX or SQ_FILL_MAX_BYTES, or to
  *   retry a fill that failed). Until then they are in memory too
  *   (unfilled). A fill is part of a round: appends that come meanwhile
- *   wait for it (its list is bounded by the counts above, so the file
- *   and its WAL stay small under a steady load). A fill also applies the
- *   queued trims (one entry per topic) and retention. After a fill the
- *   log is cut back to its header once past SQ_LOG_RESET; at open, what it holds beyond the file (seq above the
- *   highest the file has, meta row 1 or its newest row) is written into
- *   the file before anything else, and it is cut back.
+ *   wait for it (its list is bounded by the counts above, so the WAL
+ *   stays small under a steady load). A fill also applies the queued
+ *   trims (one entry per topic) and retention; an event they take, or
+ *   that has as many newer events of its topic in the same fill as
+ *   --history or --history-bytes keeps, goes to no row, so the file
+ *   holds at most the limits and one fill's kept events, however the
+ *   fills happen to group. After a fill the log is cut back to its
+ *   header once past SQ_LOG_RESET; at open, what it holds beyond the
+ *   file (seq above the highest the file has, meta row 1 or its newest
+ *   row) is written into the file before anything else, the same way,
+ *   and it is cut back.
  * - Durability. The log is written with pwrite: an acknowledged event
  *   survives a crash or kill -9 of ssed, not a power loss; sync_full
  *   fdatasyncs it before the acknowledgement. The file is in WAL mode
@@ -330,7 +335,7 @@ static int fill_list(struct sq *s, struct pend *list, struct trimq *trims, int a
 	}
 	if(list || trims || age_due) {
 		cutoff = sq__age_cutoff(s);
-		sq__prune(list, trims, cutoff);
+		sq__prune(s, list, trims, cutoff);
 		rc = sq__write_batch(s, list, trims);
 		if((rc & 0xff) == SQLITE_FULL && (trims || cutoff)) {
 			/* Room first, from what trims and age take; then again. */

@@ -70,6 +70,8 @@ struct topic {
 	size_t cap, head, n, head0, n0;
 	uint64_t bytes, bytes0;
 	uint64_t trimmed, trimmed0;  /* the newest row deleted (table trim) */
+	size_t pn;                   /* sq__prune's count of unfilled events, */
+	uint64_t pbytes;             /* and their size; 0 outside it */
 	int dirty;
 	size_t tlen;
 	char name[];
@@ -186,9 +188,10 @@ int sq__meta_set(struct sq *s, int key, uint64_t v);
 
 /* Give the events of list their seqs and times, before they are logged. */
 void sq__number(struct sq *s, struct pend *list);
-/* Mark the unfilled events of list that trims or the age cutoff took:
- * they go to no row. */
-void sq__prune(struct pend *list, const struct trimq *trims, uint64_t cutoff);
+/* Mark the unfilled events of list that trims, the age cutoff or the
+ * history limits (as many newer events of the topic in list) took: they
+ * go to no row. */
+void sq__prune(struct sq *s, struct pend *list, const struct trimq *trims, uint64_t cutoff);
 /* One transaction: the events of list (numbered), then trims, then
  * retention and the meta rows; rolled back whole on failure. An SQLite
  * code. */

@@ -353,6 +353,7 @@ int sq__log_replay(struct sq *s, char *err, size_t errlen)
 		for(p = r.head; p; p = p->next)
 			if(p->ev[0].seq > s->last)
 				s->last = p->ev[0].seq;
+		sq__prune(s, r.head, NULL, 0);
 		rc = sq__write_batch(s, r.head, NULL);
 		sq__pends_free(r.head);
 		if(!rc && gap > s->since) {

@@ -86,8 +86,66 @@ static int insert(struct sq *s, struct store_ev *e)
 	return sq__topic_push(s, t, e->seq, e->time_us, sz);
 }
 
-/* Mark the unfilled events that queued trims or the age limit took. */
-void sq__prune(struct pend *list, const struct trimq *trims, uint64_t cutoff)
+/* Count (dir 1) or uncount (dir -1) e in its topic's pn and pbytes. */
+static struct topic *pcount(struct sq *s, const struct store_ev *e, int dir)
+{
+	struct topic *t = sq__topic_get(s, e->topic, e->tlen, dir > 0);
+	uint64_t sz = ev_size(e);
+
+	if(!t)
+		return NULL;
+	if(dir > 0) {
+		t->pn++;
+		t->pbytes += sz;
+	} else {
+		t->pn--;
+		t->pbytes -= sz;
+	}
+	return t;
+}
+
+/*
+ * Mark the unfilled events that --history or --history-bytes takes in
+ * this very fill: those behind as many newer events of their topic, also
+ * waiting, as the limit keeps. They go to no row, so the file never holds
+ * more than the limits and one fill's worth of rows whatever the size of
+ * the fills (which follows the timing of the rounds).
+ */
+static void prune_history(struct sq *s, struct pend *list)
+{
+	const uint64_t hist = s->lim.history, hb = s->lim.history_bytes;
+	struct topic *t;
+	struct pend *p;
+	size_t i;
+	int ok = 1;
+
+	if(!hist && !hb)
+		return;
+	for(p = list; p && ok; p = p->next)
+		for(i = 0; i < p->n && ok; i++)
+			if(p->ev[i].ref != GONE)
+				ok = pcount(s, &p->ev[i], 1) != NULL;
+	/* Oldest first: what is counted in t now is the events newer than e. */
+	for(p = list; p; p = p->next)
+		for(i = 0; i < p->n; i++) {
+			struct store_ev *e = &p->ev[i];
+
+			if(e->ref == GONE || !(t = sq__topic_get(s, e->topic, e->tlen, 0)))
+				continue;
+			if(!ok) {  /* out of memory: undo, prune none */
+				t->pn = 0;
+				t->pbytes = 0;
+				continue;
+			}
+			pcount(s, e, -1);
+			if(t->pn && ((hist && t->pn >= hist) || (hb && t->pbytes + ev_size(e) > hb)))
+				e->ref = GONE;
+		}
+}
+
+/* Mark the unfilled events that queued trims, the age limit or the
+ * history limits already took. */
+void sq__prune(struct sq *s, struct pend *list, const struct trimq *trims, uint64_t cutoff)
 {
 	const struct trimq *q;
 	uint64_t top = 0;
@@ -111,6 +169,7 @@ void sq__prune(struct pend *list, const struct trimq *trims, uint64_t cutoff)
 				   !memcmp(q->topic, e->topic, e->tlen))
 					e->ref = GONE;
 		}
+	prune_history(s, list);
 }
 
 /* The highest number of the append's publisher (its events come from one

@@ -229,6 +229,41 @@ expect_data() { seq -f 'e%.0f' "$@"; }
 	diff <(events "$d/resumed" | cut -d' ' -f2) <(expect_data 3 4; expect_data 0 9)
 }
 
+# resume_data TOPIC LAST_ID - the data lines of a resume from LAST_ID on URL's
+# node, read for a moment ("gap" for an ssed-gap).
+resume_data() {
+	curl -sN --max-time 1 -H "Last-Event-ID: $2" "$URL/events/$1" -o "$BATS_TEST_TMPDIR/resumed" || true
+	events "$BATS_TEST_TMPDIR/resumed" | awk '$1 == "gap" { print "gap"; next } { print $2 }'
+}
+
+@test "a node started anew: a resume from the newest event gone from Redis's history is no gap, from older ones it is" {
+	start_redis
+	start_node 1 --history 10
+	on 1
+	for i in $(seq 1 20); do ids[$i]=$(curl -sf -d "e$i" "$URL/events/f"); done
+	[ "$(resume_data f "${ids[10]}" | head -1)" = e11 ]
+	kill "${NPID[1]}"
+	wait "${NPID[1]}" || true
+	start_node 1 --history 10
+	on 1
+	# e10 is the newest the history trimmed: nothing is missed after it.
+	diff <(resume_data f "${ids[10]}") <(expect_data 11 20)
+	diff <(resume_data f "${ids[9]}") <(echo gap; expect_data 11 20)
+
+	# Events left out of the restore because of their age move the floor
+	# too: a topic whose older events aged out while no node ran.
+	for i in 1 2 3; do ids[$i]=$(curl -sf -d "a$i" "$URL/events/g"); done
+	sleep 3  # a1 to a3 are 3 s older than a4 to a6
+	for i in 4 5 6; do ids[$i]=$(curl -sf -d "a$i" "$URL/events/g"); done
+	kill "${NPID[1]}"
+	wait "${NPID[1]}" || true
+	sleep 1.5  # at the start, a1 to a3 are past 4 s, a4 to a6 are not
+	start_node 1 --history-age 4s
+	on 1
+	diff <(resume_data g "${ids[3]}") <(printf 'a%s\n' 4 5 6)
+	diff <(resume_data g "${ids[2]}") <(echo gap; printf 'a%s\n' 4 5 6)
+}
+
 @test "Redis flushed, or restarted empty: resumes across the loss get ssed-gap, live streams end to be told, ids never go backwards" {
 	start_redis
 	nodes 2

@@ -23,7 +23,9 @@
  * seq the node has seen). The history is kept per topic, not in the log
  * alone, so retention is per topic as on one node and restore reads only
  * what is retained; the log only has to cover how far a node may fall
- * behind, and is capped by length.
+ * behind, and is capped by length. Restore also notes each topic's newest
+ * event gone from its history (XDEL'd, XINFO's max-deleted-entry-id, or
+ * left out for its age) for the floors op.
  *
  * Delivery between nodes comes from the log, never from PUB/SUB: a reader
  * thread per node XREADs it from the last seq it applied (after a
@@ -433,9 +435,10 @@ static int rs_append(struct store *st, struct store_ev *ev, size_t n,
 	return STORE_OK;
 }
 
-/* Every retained event of topic up to seq last, oldest first. */
+/* Every retained event of topic up to seq last, oldest first; *skipped
+ * the newest it left out as older than cut. */
 static int restore_topic(redisContext *c, const redisReply *topic, uint64_t last, uint64_t cut,
-			 store_each_fn each, void *ud, char *err, size_t errlen)
+			 uint64_t *skipped, store_each_fn each, void *ud, char *err, size_t errlen)
 {
 	char from[32] = "-", to[32];
 	int rc = 0;
@@ -472,8 +475,10 @@ static int restore_topic(redisContext *c, const redisReply *topic, uint64_t last
 			memset(&ev, 0, sizeof(ev));
 			ev.seq = redis_u64(e->element[0]->str, e->element[0]->len);
 			ev.time_us = redis_reply_u64(u);
-			if(ev.time_us < cut)
+			if(ev.time_us < cut) {
+				*skipped = ev.seq;
 				continue;
+			}
 			ev.topic = topic->str;
 			ev.tlen = topic->len;
 			ev.id = id ? id->str : NULL;
@@ -490,6 +495,58 @@ static int restore_topic(redisContext *c, const redisReply *topic, uint64_t last
 			 r->element[r->elements - 1]->element[0]->str);
 		freeReplyObject(r);
 	}
+}
+
+/*
+ * The newest event of topic the history no longer has: the highest id
+ * XDEL took from h:TOPIC (XINFO STREAM's max-deleted-entry-id, Redis 7.0
+ * on; 0 when none, or from an older Redis), or skipped, if newer. Noted
+ * in s for the floors op; 0 when there is none, or on an error (the hub
+ * then takes the seq before the topic's oldest restored event).
+ */
+static int note_floor(struct rstore *s, redisContext *c, const redisReply *topic, uint64_t skipped)
+{
+	redisReply *r = redisCommand(c, "XINFO STREAM " REDIS_PREFIX "h:%b", topic->str, topic->len);
+	const redisReply *m = NULL;
+	uint64_t seq = skipped, del;
+	struct rfloor *f;
+
+	if(!r)
+		return STORE_EDOWN;
+	if(r->type == REDIS_REPLY_ARRAY)
+		m = redis_field(r, "max-deleted-entry-id");
+	if(m && m->type == REDIS_REPLY_STRING) {
+		del = redis_u64(m->str, m->len);
+		if(del > seq)
+			seq = del;
+	}
+	freeReplyObject(r);
+	if(!seq)
+		return 0;
+	f = realloc(s->floors, (s->nfloors + 1) * sizeof(*f));
+	if(!f)
+		return STORE_ENOMEM;
+	s->floors = f;
+	f += s->nfloors;
+	f->topic = malloc(topic->len ? topic->len : 1);
+	if(!f->topic)
+		return STORE_ENOMEM;
+	memcpy(f->topic, topic->str, topic->len);
+	f->tlen = topic->len;
+	f->seq = seq;
+	s->nfloors++;
+	return 0;
+}
+
+static void floors_free(struct rstore *s)
+{
+	size_t i;
+
+	for(i = 0; i < s->nfloors; i++)
+		free(s->floors[i].topic);
+	free(s->floors);
+	s->floors = NULL;
+	s->nfloors = 0;
 }
 
 static int rs_restore(struct store *st, store_each_fn each, void *ud,
@@ -520,9 +577,16 @@ static int rs_restore(struct store *st, store_each_fn each, void *ud,
 	}
 	if(s->lim.history_age_us)
 		cut = store_redis__now_us(CLOCK_REALTIME) - s->lim.history_age_us;
-	for(i = 0; i < r->elements && !rc; i++)
-		if(r->element[i]->type == REDIS_REPLY_STRING)
-			rc = restore_topic(c, r->element[i], h.last, cut, each, ud, err, sizeof(err));
+	floors_free(s);
+	for(i = 0; i < r->elements && !rc; i++) {
+		uint64_t skipped = 0;
+
+		if(r->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		rc = restore_topic(c, r->element[i], h.last, cut, &skipped, each, ud, err, sizeof(err));
+		if(!rc && (rc = note_floor(s, c, r->element[i], skipped)) == STORE_EDOWN)
+			snprintf(err, sizeof(err), "redis: %s", c->errstr);
+	}
 	if(rc)
 		goto out;
 	pthread_mutex_lock(&s->mu);
@@ -549,6 +613,20 @@ out:
 	return rc;
 }
 
+/* Each restored topic's newest event gone from its history (restore
+ * noted them), once. */
+static int rs_floors(struct store *st, store_floor_fn fn, void *ud)
+{
+	struct rstore *s = (struct rstore *)st;
+	size_t i;
+	int rc = 0;
+
+	for(i = 0; i < s->nfloors && !rc; i++)
+		rc = fn(ud, s->floors[i].topic, s->floors[i].tlen, s->floors[i].seq);
+	floors_free(s);
+	return rc;
+}
+
 /* Nodes share the history and Redis applies the limits with each append:
  * one node's ring eviction must not cut what the others serve. */
 static void rs_trim(struct store *st, const char *topic, size_t tlen, uint64_t below)
@@ -572,6 +650,7 @@ static void rs_stats(struct store *st, struct store_stats *out)
 
 static void rs_free(struct rstore *s)
 {
+	floors_free(s);
 	redis_addr_free(&s->addr);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->rwake);
@@ -614,6 +693,7 @@ static const struct store_ops redis_ops = {
 	.shared = 1,
 	.append = rs_append,
 	.restore = rs_restore,
+	.floors = rs_floors,
 	.read_before = NULL,
 	.trim = rs_trim,
 	.stats = rs_stats,

@@ -67,6 +67,13 @@ struct rstore {
 				       * number of the last one committed */
 	uint64_t since;
 	char epoch[64];
+	/* Restore's floors, for the floors op that follows it. */
+	struct rfloor {
+		char *topic;
+		size_t tlen;
+		uint64_t seq;
+	} *floors;
+	size_t nfloors;
 
 	struct store_stats st;
 	redisContext *wc;             /* the writer's, owned by it after open */

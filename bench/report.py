@@ -110,6 +110,10 @@ print("- roofline: `bench/roofline.c`, a request thread and a send thread, a sha
       "topic, one send per subscriber per wake and nothing else (no history limit, heartbeats, resume, "
       "limits or pacing): the cost of the sends themselves; in the one-subscriber scenario it takes "
       "one POST per event")
+print("- `send_calls` (fan-out scenarios): the server's send, sendto, sendmsg and writev calls "
+      "while the events went out, counted with `perf stat` on the syscall tracepoints (NaN where perf "
+      "may not trace). A send's cost is mostly the kernel's TCP path, the same for every server: "
+      "deliveries per call is how well a server batches")
 print("- `one_more_status` and `publish_status` are HTTP statuses (the medians of three equal "
       "values); no ratio is taken of them\n")
 

@@ -177,15 +177,49 @@ limit() {  # limit KIND N: N idle streams (ssed's limit), then one more, and a p
 	stop_server
 }
 
+# The server's calls that send bytes (send, sendto, sendmsg, writev), counted
+# by perf's syscall tracepoints while the events go out (needs perf and
+# permission to trace; without, NaN). What a send costs is mostly the kernel's
+# TCP path, the same for every server, so deliveries per call says how well
+# a server batches. Not write: ssed's eventfd wakes are writes.
+SENDS_EV=syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev
+have_perf=0
+perf stat -x, -e "$SENDS_EV" -o /dev/null true 2>/dev/null && have_perf=1
+sends_start() {
+	SENDS_PID=
+	[ "$have_perf" = 1 ] || return 0
+	rm -f "$out/sends.txt"
+	perf stat -x, -o "$out/sends.txt" -e "$SENDS_EV" -p "$(server_pids | paste -sd,)" &
+	SENDS_PID=$!
+	# perf counts once it has opened its counters: its output file says so.
+	for _ in $(seq 1 250); do
+		[ -s "$out/sends.txt" ] && return 0
+		sleep 0.02
+	done
+}
+sends_stop() {  # sends_stop SCENARIO KIND
+	[ -n "$SENDS_PID" ] || return 0
+	kill -INT "$SENDS_PID" 2>/dev/null
+	for _ in $(seq 1 250); do
+		kill -0 "$SENDS_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	kill -KILL "$SENDS_PID" 2>/dev/null  # it missed the signal: no count
+	wait "$SENDS_PID" 2>/dev/null
+	record "$1" "$2" send_calls "$(awk -F, '$3 ~ /sys_enter/ { t += $1; n++ } END { if(n) print t; else print "NaN" }' "$out/sends.txt")"
+}
+
 fanout() {  # fanout KIND N EVENTS RATE NAME
 	local kind=$1 n=$2 events=$3 rate=$4 name=$5 lp line
 	start_server "$kind"
 	timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/fan "$n" "$events" 280 20 >"$out/fan.out" &
 	lp=$!
 	wait_ready "$out/fan.out"
+	sends_start
 	timeout 280 "$LOAD" pub 127.0.0.1 "$PORT" "$PUB/fan" "$events" "$rate" "$PUBLISH_SECS" \
 		>"$out/pub.out" || kill "$lp" 2>/dev/null  # no point waiting for events never sent
 	wait "$lp"
+	sends_stop "$name" "$kind"
 	line=$(tail -1 "$out/fan.out")
 	set -- $line
 	record "$name" "$kind" deliveries_per_s "${8:-0}"

@@ -7,9 +7,12 @@ load test_helper
 # accepted: ssed's descriptors; subscribed: ssed's count), ssed's log.
 not_opened() {
 	cat "$1"
-	echo "# accept queue: $(ss -Hltn "sport = :$PORT" | awk '{ print $2 }')," \
+	echo "# clients still connecting (SYN sent): $(ss -Htn state syn-sent "dport = :$PORT" | wc -l)," \
+		"connected: $(ss -Htn state established "dport = :$PORT" | wc -l)," \
+		"accept queue: $(ss -Hltn "sport = :$PORT" | awk '{ print $2 }')," \
 		"ssed's descriptors: $(ls /proc/$SSED_PID/fd | wc -l)," \
-		"subscribers: $(metric ssed_subscribers)"
+		"subscribers: $(metric ssed_subscribers)," \
+		"$(nstat -az TcpExtListenOverflows 2>/dev/null | awk '/ListenOverflows/ { print "listen overflows since boot: " $2 }')"
 	grep -v -e '^ssed: GET' -e '-> 200 stream' "$ERR" | tail -20
 }
 
@@ -169,8 +172,10 @@ fds_near() { [ "$(ls "/proc/$SSED_PID/fd" | wc -l)" -le $(($1 + 2)) ]; }
 		python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/gone 5000 1000000 >"$log" 3>&- &
 		pid=$!
 		PIDS+=("$pid")
-		WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; tail -5 "$ERR"; false; }
-		WAIT_SECS=60 wait_for metric_is ssed_subscribers 5000
+		# 45 s each, so that what is printed on a failure comes before the
+		# test's own time limit (120 s).
+		WAIT_SECS=45 wait_for grep -q ready "$log" || { not_opened "$log"; false; }
+		WAIT_SECS=20 wait_for metric_is ssed_subscribers 5000
 		echo "round $round: $(rss_kb) KiB with 5000 streams"
 		kill -9 "$pid"
 		wait "$pid" || true

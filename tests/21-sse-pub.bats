@@ -329,7 +329,9 @@ load test_helper
 	subscribe "$out" /events/b
 	mkfifo "$BATS_TEST_TMPDIR/pipe"
 	bg_in "$BATS_TEST_TMPDIR/pipe" "$SSE_PUB" --json "$url2/events/b"
-	{ "$SSE_CAT" -o json "$url1/events/a" | jq --unbuffered -c '{data: (.data | ascii_upcase), event}'; } >"$BATS_TEST_TMPDIR/pipe" 3>&- &
+	# sse-cat's own pid (teardown stops it; jq then ends at its EOF).
+	"$SSE_CAT" -o json "$url1/events/a" 3>&- \
+		> >(jq --unbuffered -c '{data: (.data | ascii_upcase), event}' >"$BATS_TEST_TMPDIR/pipe" 3>&-) &
 	PIDS+=($!)
 	wait_for sh -c "curl -sf '$url1/metrics' | grep -qx 'ssed_subscribers 1'"
 	curl -sf -d hello "$url1/events/a?event=greet" >/dev/null

@@ -69,8 +69,10 @@ class Stream:
                 self.data = []
 
 
-async def open_stream(host, port, path):
+async def open_stream(host, port, path, phase=None, idx=0):
     r, w = await asyncio.open_connection(host, port)
+    if phase is not None:
+        phase[idx] = "connected"
     w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     await w.drain()
     s = Stream()
@@ -81,12 +83,14 @@ async def open_stream(host, port, path):
             w.close()
             raise RuntimeError(f"closed before the stream opened, after {got[:80]!r}")
         got += b
+        if phase is not None:
+            phase[idx] = "answered"
         s.feed(b)
     return r, w, s
 
 
-async def one_stream(host, port, path, count, ready, results, idx):
-    r, w, s = await open_stream(host, port, path)
+async def one_stream(host, port, path, count, ready, results, idx, phase):
+    r, w, s = await open_stream(host, port, path, phase, idx)
     ready.append(idx)
     while len(s.events) < count:
         b = await r.read(65536)
@@ -98,13 +102,18 @@ async def one_stream(host, port, path, count, ready, results, idx):
 
 
 async def many(host, port, path, n, count, limit):
-    ready, results = [], {}
-    tasks = [asyncio.create_task(one_stream(host, port, path, count, ready, results, i))
+    ready, results, phase = [], {}, {}
+    tasks = [asyncio.create_task(one_stream(host, port, path, count, ready, results, i, phase))
              for i in range(n)]
     deadline = time.monotonic() + limit
     while len(ready) < n:
         if time.monotonic() > deadline:
-            print(f"only {len(ready)} of {n} streams opened", flush=True)
+            waiting = [i for i in range(n) if i not in ready]
+            print(f"only {len(ready)} of {n} streams opened; of the others, "
+                  f"{sum(1 for i in waiting if i not in phase)} still connecting, "
+                  f"{sum(1 for i in waiting if phase.get(i) == 'connected')} connected with "
+                  f"no reply, {sum(1 for i in waiting if phase.get(i) == 'answered')} with part "
+                  f"of a reply", flush=True)
             return 1
         failed = [i for i, t in enumerate(tasks) if t.done() and t.exception()]
         if failed:

@@ -39,6 +39,7 @@ struct fan_thread;
 struct fan_stream {
 	struct fan *fan;
 	struct MHD_Connection *conn;
+	struct loop *loop;              /* the HTTP thread serving conn */
 	struct hub_sub *sub;
 	struct fan_thread *th;
 	int fd;
@@ -181,6 +182,8 @@ void fan_wake(void *stream)
  */
 static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 {
+	struct loop *lp;
+
 	if(how == END_DRAIN) {
 		if(!s->raw && s->outlen == s->outoff) {
 			ssize_t k = send(s->fd, "0\r\n\r\n", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -216,7 +219,10 @@ static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 	free(s->out);
 	s->out = NULL;
 	s->end = how == END_CLEAN && s->outlen == s->outoff ? END_CLEAN : END_CLOSE;
+	/* Once resumed, s may be freed by its HTTP thread at any moment. */
+	lp = s->loop;
 	MHD_resume_connection(s->conn);
+	loop_wake(lp);
 }
 
 /*
@@ -731,7 +737,8 @@ void fan_free(struct fan *f)
 	free(f);
 }
 
-struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, int raw)
+struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, struct loop *loop,
+				  int raw)
 {
 	struct fan_stream *s = calloc(1, sizeof(*s));
 
@@ -739,6 +746,7 @@ struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, int r
 		return NULL;
 	s->fan = f;
 	s->conn = c;
+	s->loop = loop;
 	s->raw = raw;
 	s->fd = -1;
 	return s;

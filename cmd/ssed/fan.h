@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "hub.h"
+#include "loop.h"
 
 struct fan;
 struct fan_stream;
@@ -57,9 +58,11 @@ void fan_stop(struct fan *f);
  * fan_handover until then). */
 void fan_free(struct fan *f);
 
-/* fan_stream_new - the delivery state of one stream of f on connection c;
- * raw: HTTP/1.0 (no chunks). NULL when out of memory. */
-struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, int raw);
+/* fan_stream_new - the delivery state of one stream of f on connection c,
+ * served by HTTP thread loop (woken when the stream ends and its connection
+ * is resumed; loop.h); raw: HTTP/1.0 (no chunks). NULL when out of memory. */
+struct fan_stream *fan_stream_new(struct fan *f, struct MHD_Connection *c, struct loop *loop,
+				  int raw);
 
 /*
  * fan_stream_guard - before fan_handover: end s cleanly ends_in_s seconds

@@ -22,6 +22,7 @@
 #include "fan.h"
 #include "guard.h"
 #include "jwtkey.h"
+#include "loop.h"
 #include "peer.h"
 #include "pubmark.h"
 #include "ssed.h"
@@ -915,7 +916,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 	s->hub = x->hub;
 	s->tok = tok;
 	s->jwt = x->cfg->jwt;
-	s->fan = fan_stream_new(x->fan, c, http10);
+	s->fan = fan_stream_new(x->fan, c, loop_current(), http10);
 	if(!s->fan) {
 		access_token_free(tok);
 		free(s);

@@ -29,6 +29,9 @@
 #include "ssed.h"
 
 #define LISTEN_MAX 16
+#define LISTEN_THREADS_MAX 64   /* --threads at most */
+
+struct loop;
 
 struct listener {
 	const char *spec;          /* as given to -l or -u; NULL when from systemd */
@@ -39,8 +42,12 @@ struct listener {
 	int tls;                   /* --tls-listen: serves HTTPS */
 	int remove_path;           /* a Unix socket file this ssed made: unlinked at close */
 	char shown[160];           /* how the start-up line names it */
-	struct MHD_Daemon *d;      /* main()'s: the HTTP server on this socket */
-	struct http_ctx ctx;       /* main()'s: what that server's handler is given */
+	/* main()'s: the HTTP servers on this socket, one per HTTP thread (loop.h),
+	 * and what their handler is given */
+	struct MHD_Daemon *d[LISTEN_THREADS_MAX];
+	struct loop *loop[LISTEN_THREADS_MAX];
+	unsigned nd;
+	struct http_ctx ctx;
 };
 
 struct listen_set {

@@ -23,6 +23,7 @@
 #include "guard.h"
 #include "jwtkey.h"
 #include "listen.h"
+#include "loop.h"
 #include "peer.h"
 #include "ssed.h"
 #include "store_sqlite.h"
@@ -402,13 +403,14 @@ static size_t in_flight(const struct listen_set *ls, struct hub *hub)
 {
 	const union MHD_DaemonInfo *di;
 	size_t conns = 0, other, i;
+	unsigned t;
 
 	for(i = 0; i < ls->n; i++) {
-		if(!ls->l[i].d)
-			continue;
-		di = MHD_get_daemon_info(ls->l[i].d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if(di)
-			conns += di->num_connections;
+		for(t = 0; t < ls->l[i].nd; t++) {
+			di = MHD_get_daemon_info(ls->l[i].d[t], MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+			if(di)
+				conns += di->num_connections;
+		}
 	}
 	other = hub_subscribers(hub) + http_idle(IDLE_AGE);
 	return conns > other ? conns - other : 0;
@@ -426,15 +428,19 @@ static void drain(struct listen_set *ls, struct hub *hub, struct fan *fan, doubl
 {
 	double end = mono_now() + secs, left;
 	struct timespec ts;
-	MHD_socket fd;
+	MHD_socket fd, q;
+	unsigned t;
 	size_t i;
 	int sig;
 
 	for(i = 0; i < ls->n; i++) {
-		if(!ls->l[i].d)
+		if(!ls->l[i].nd)
 			continue;
 		__atomic_store_n(&ls->l[i].ctx.draining, 1, __ATOMIC_RELAXED);
-		fd = MHD_quiesce_daemon(ls->l[i].d);
+		fd = MHD_INVALID_SOCKET;
+		for(t = 0; t < ls->l[i].nd; t++)
+			if((q = MHD_quiesce_daemon(ls->l[i].d[t])) != MHD_INVALID_SOCKET)
+				fd = q;
 		/* A socket of its own refuses connections from now on. One from
 		 * systemd stays as it is: its queue waits for the next ssed. The
 		 * descriptor is closed once the daemon has stopped. */
@@ -462,23 +468,32 @@ static void drain(struct listen_set *ls, struct hub *hub, struct fan *fan, doubl
 	}
 }
 
+/*
+ * start_daemon - the HTTP servers of listener l: one libmicrohttpd daemon
+ * per HTTP thread, all on l's socket, each run by a loop of its own
+ * (loop.h says why not libmicrohttpd's thread pool). The connection limit
+ * is shared out among them, as libmicrohttpd's pool does.
+ */
 static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
 			const struct ssed_config *cfg, struct tls *tls)
 {
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	struct MHD_OptionItem pool[3] = {
-		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL },
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned n = cfg->threads ? cfg->threads : 1, t, limit;
+	size_t total = cfg->max_subscribers + RESERVE;
+	struct MHD_OptionItem tls_opt[2] = {
 		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL }
 	};
 
-	if(cfg->threads <= 1)
-		pool[0].option = MHD_OPTION_END;
+	if(n > LISTEN_THREADS_MAX)
+		n = LISTEN_THREADS_MAX;
+	if(total > UINT_MAX)
+		total = UINT_MAX;
 	/* HTTPS: each connection gets the current certificate when it starts
 	 * (http_notify, tls_attach); the fallback refuses any it missed. */
 	if(l->tls) {
 		flags |= MHD_USE_TLS;
-		pool[cfg->threads <= 1 ? 0 : 1] = (struct MHD_OptionItem){
+		tls_opt[0] = (struct MHD_OptionItem){
 			MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_mhd_fallback };
 	}
 	if(l->v6)
@@ -488,21 +503,33 @@ static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
 	l->ctx.cfg = cfg;
 	l->ctx.is_unix = l->is_unix;
 	l->ctx.tls = l->tls ? tls : NULL;
-	l->d = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
-		MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
-		MHD_OPTION_URI_LOG_CALLBACK, guard_uri, (void *)cfg,
-		MHD_OPTION_LISTEN_SOCKET, l->fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_subscribers + RESERVE),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
-		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, http_notify, &l->ctx,
-		MHD_OPTION_ARRAY, pool,
-		MHD_OPTION_END);
-	if(!l->d) {
-		errorf("cannot start the HTTP server on %s", l->shown);
-		return -1;
+	for(t = 0; t < n; t++) {
+		limit = (unsigned)(total / n + (t < total % n));
+		l->loop[t] = loop_new();
+		if(!l->loop[t]) {
+			errorf("cannot start the HTTP server on %s: %s", l->shown, strerror(errno));
+			return -1;
+		}
+		l->d[t] = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
+			MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
+			MHD_OPTION_URI_LOG_CALLBACK, guard_uri, (void *)cfg,
+			MHD_OPTION_LISTEN_SOCKET, l->fd,
+			MHD_OPTION_CONNECTION_LIMIT, limit ? limit : 1u,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
+			MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout,
+			MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+			MHD_OPTION_NOTIFY_CONNECTION, http_notify, &l->ctx,
+			MHD_OPTION_ARRAY, tls_opt,
+			MHD_OPTION_END);
+		if(!l->d[t]) {
+			errorf("cannot start the HTTP server on %s", l->shown);
+			return -1;
+		}
+		l->nd = t + 1;
+		if(loop_start(l->loop[t], l->d[t])) {
+			errorf("cannot start an HTTP thread on %s: %s", l->shown, strerror(errno));
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -558,6 +585,7 @@ int main(int argc, char **argv)
 	char err[512];
 	sigset_t sigs;
 	size_t i, left;
+	unsigned t;
 	long ncpu;
 
 	prog_name = "ssed";
@@ -822,8 +850,8 @@ out:
 	/* Stop accepting, end every stream, and only then stop the daemons:
 	 * libmicrohttpd aborts when stopped with a suspended connection. */
 	for(i = 0; i < ls.n; i++)
-		if(ls.l[i].d)
-			MHD_quiesce_daemon(ls.l[i].d);
+		for(t = 0; t < ls.l[i].nd; t++)
+			MHD_quiesce_daemon(ls.l[i].d[t]);
 	if(hub) {
 		hub_close(hub);
 		if(fan)
@@ -840,9 +868,18 @@ out:
 		pthread_mutex_unlock(&tick_mu);
 		pthread_join(tick_thread, NULL);
 	}
+	/* The HTTP threads first: a daemon in external mode is stopped from
+	 * here, and libmicrohttpd then finishes every connection itself. */
 	for(i = 0; i < ls.n; i++)
-		if(ls.l[i].d)
-			MHD_stop_daemon(ls.l[i].d);
+		for(t = 0; t < LISTEN_THREADS_MAX; t++)
+			loop_stop(ls.l[i].loop[t]);
+	for(i = 0; i < ls.n; i++) {
+		for(t = 0; t < LISTEN_THREADS_MAX; t++) {
+			if(ls.l[i].d[t])
+				MHD_stop_daemon(ls.l[i].d[t]);
+			loop_free(ls.l[i].loop[t]);
+		}
+	}
 	listen_close(&ls);
 	fan_free(fan);
 	hub_free(hub);

@@ -408,3 +408,43 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$(grep -c 'opened [0-9]* cut 0 silent 0$' <<<"$output")" -eq 3 ]
 }
+
+@test "an HTTP thread at its connection limit accepts again as soon as a connection goes" {
+	# --max-subscribers 1 leaves room for 1 + 256 connections. The one past
+	# them waits in the listen queue; when one of the others closes, it is
+	# answered at once, not at the next timeout (60 s here).
+	start_ssed --threads 1 --max-subscribers 1 --timeout 60 --header-timeout 60
+	run python3 - "$PORT" "$SSED_PID" <<'PY'
+import os, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+def fds():
+    return len(os.listdir("/proc/%d/fd" % pid))
+def wait(cond, secs=10):
+    end = time.monotonic() + secs
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.005)
+    return cond()
+base = fds()
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(257)]
+if not wait(lambda: fds() >= base + 257):
+    print("accepted only", fds() - base); sys.exit(1)
+late = socket.create_connection(("127.0.0.1", port))  # in the listen queue
+late.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+late.settimeout(0.5)
+try:
+    print("answered at the limit:", late.recv(100)); sys.exit(1)
+except socket.timeout:
+    pass
+idle.pop().close()
+t0 = time.monotonic()
+late.settimeout(10)
+try:
+    reply = late.recv(100)
+except socket.timeout:
+    reply = b""
+print("late: %r after %.1f s" % (reply[:15], time.monotonic() - t0))
+sys.exit(0 if reply.startswith(b"HTTP/1.1 200") else 1)
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+}

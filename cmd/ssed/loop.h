@@ -18,8 +18,8 @@
  * resumes a connection of this daemon from another thread calls loop_wake()
  * after MHD_resume_connection(), or the resume waits for the next event.
  *
- * Threads: loop_wake() from any thread; the rest from the one that owns the
- * loop (main). loop_current() names the loop of the calling thread.
+ * Threads: loop_wake(), loop_quiesce() and loop_connections() from any
+ * thread; the rest from the one that owns the loop (main).
  */
 #ifndef SSED_LOOP_H
 #define SSED_LOOP_H
@@ -43,8 +43,20 @@ void loop_wake(struct loop *l);
 /* loop_current - the loop running on the calling thread; NULL elsewhere. */
 struct loop *loop_current(void);
 
-/* loop_stop - end the thread once its current pass is done and join it;
- * the daemon is left to the caller (MHD_stop_daemon). Safe on a loop never
+/* loop_quiesce - have l's thread stop its daemon from accepting
+ * (MHD_quiesce_daemon) before its next pass, and return at once. The
+ * daemon is quiesced on its own thread: libmicrohttpd aborts when that
+ * races a pass. NULL is fine. */
+void loop_quiesce(struct loop *l);
+
+/* loop_connections - the connections l's daemon had after its last pass
+ * (libmicrohttpd's own count may be read only on the loop's thread).
+ * 0 for NULL. */
+unsigned loop_connections(const struct loop *l);
+
+/* loop_stop - end the thread once its current pass is done and join it.
+ * The daemon is left to the caller: MHD_quiesce_daemon, which is safe from
+ * any thread from now on, then MHD_stop_daemon. Safe on a loop never
  * started. */
 void loop_stop(struct loop *l);
 

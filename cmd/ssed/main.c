@@ -401,17 +401,12 @@ static void reload(struct ssed_config *cfg, struct tls *tls, struct fan *fan)
 /* Connections busy with a request: all but the streams and the idle ones. */
 static size_t in_flight(const struct listen_set *ls, struct hub *hub)
 {
-	const union MHD_DaemonInfo *di;
 	size_t conns = 0, other, i;
 	unsigned t;
 
-	for(i = 0; i < ls->n; i++) {
-		for(t = 0; t < ls->l[i].nd; t++) {
-			di = MHD_get_daemon_info(ls->l[i].d[t], MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-			if(di)
-				conns += di->num_connections;
-		}
-	}
+	for(i = 0; i < ls->n; i++)
+		for(t = 0; t < ls->l[i].nd; t++)
+			conns += loop_connections(ls->l[i].loop[t]);
 	other = hub_subscribers(hub) + http_idle(IDLE_AGE);
 	return conns > other ? conns - other : 0;
 }
@@ -428,7 +423,6 @@ static void drain(struct listen_set *ls, struct hub *hub, struct fan *fan, doubl
 {
 	double end = mono_now() + secs, left;
 	struct timespec ts;
-	MHD_socket fd, q;
 	unsigned t;
 	size_t i;
 	int sig;
@@ -437,15 +431,14 @@ static void drain(struct listen_set *ls, struct hub *hub, struct fan *fan, doubl
 		if(!ls->l[i].nd)
 			continue;
 		__atomic_store_n(&ls->l[i].ctx.draining, 1, __ATOMIC_RELAXED);
-		fd = MHD_INVALID_SOCKET;
 		for(t = 0; t < ls->l[i].nd; t++)
-			if((q = MHD_quiesce_daemon(ls->l[i].d[t])) != MHD_INVALID_SOCKET)
-				fd = q;
-		/* A socket of its own refuses connections from now on. One from
-		 * systemd stays as it is: its queue waits for the next ssed. The
-		 * descriptor is closed once the daemon has stopped. */
-		if(fd != MHD_INVALID_SOCKET && !ls->l[i].from_systemd)
-			shutdown(fd, SHUT_RDWR);
+			loop_quiesce(ls->l[i].loop[t]);
+		/* A socket of its own refuses connections from now on, even
+		 * before every HTTP thread has quiesced. One from systemd stays
+		 * as it is: its queue waits for the next ssed. The descriptor is
+		 * closed once the daemons have stopped. */
+		if(ls->l[i].fd >= 0 && !ls->l[i].from_systemd)
+			shutdown(ls->l[i].fd, SHUT_RDWR);
 	}
 	fan_drain(fan, secs);
 	for(;;) {
@@ -851,7 +844,7 @@ out:
 	 * libmicrohttpd aborts when stopped with a suspended connection. */
 	for(i = 0; i < ls.n; i++)
 		for(t = 0; t < ls.l[i].nd; t++)
-			MHD_quiesce_daemon(ls.l[i].d[t]);
+			loop_quiesce(ls.l[i].loop[t]);
 	if(hub) {
 		hub_close(hub);
 		if(fan)
@@ -869,14 +862,17 @@ out:
 		pthread_join(tick_thread, NULL);
 	}
 	/* The HTTP threads first: a daemon in external mode is stopped from
-	 * here, and libmicrohttpd then finishes every connection itself. */
+	 * here, and libmicrohttpd then finishes every connection itself. A
+	 * daemon not quiesced would close the socket the others share. */
 	for(i = 0; i < ls.n; i++)
 		for(t = 0; t < LISTEN_THREADS_MAX; t++)
 			loop_stop(ls.l[i].loop[t]);
 	for(i = 0; i < ls.n; i++) {
 		for(t = 0; t < LISTEN_THREADS_MAX; t++) {
-			if(ls.l[i].d[t])
+			if(ls.l[i].d[t]) {
+				MHD_quiesce_daemon(ls.l[i].d[t]);
 				MHD_stop_daemon(ls.l[i].d[t]);
+			}
 			loop_free(ls.l[i].loop[t]);
 		}
 	}

@@ -300,8 +300,10 @@ hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 	fifo=$BATS_TEST_TMPDIR/go
 	mkfifo "$fifo"
 	base=$(ls /proc/$SSED_PID/fd | wc -l)
-	python3 - "$PORT" "$fifo" >"$BATS_TEST_TMPDIR/out" <<'PY' &
-import selectors, socket, sys, time
+	python3 - "$PORT" "$fifo" "$BATS_TEST_DIRNAME" >"$BATS_TEST_TMPDIR/out" <<'PY' &
+import socket, sys
+sys.path.insert(0, sys.argv[3])
+from sse_clients import openings
 socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(200)]
 print("connected", flush=True)
 open(sys.argv[2]).read()           # ssed is stopped now
@@ -310,23 +312,7 @@ for s in socks:
 print("sent", flush=True)
 # Every socket at once, one deadline for all: a socket ssed cut ends at
 # once, one it never answered is counted as silent when the deadline ends.
-sel = selectors.DefaultSelector()
-data = {}
-for s in socks:
-    sel.register(s, selectors.EVENT_READ)
-    data[s] = b""
-opened = cut = 0
-end = time.monotonic() + 30
-while sel.get_map() and time.monotonic() < end:
-    for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
-        s = key.fileobj
-        b = s.recv(4096)
-        data[s] += b
-        if b": ssed" in data[s] or not b:
-            sel.unregister(s)
-            opened += b": ssed" in data[s]
-            cut += not b
-print("opened", opened, "cut", cut, "silent", len(sel.get_map()), flush=True)
+print("opened %d cut %d silent %d" % openings(socks, 30), flush=True)
 PY
 	PIDS+=($!)
 	wait_for grep -q connected "$BATS_TEST_TMPDIR/out"
@@ -349,8 +335,10 @@ PY
 	# HTTP thread; 128, 256 and 384 requests, each round on fresh
 	# connections.
 	start_ssed --threads 1
-	run python3 - "$PORT" "$SSED_PID" <<'PY'
-import os, selectors, signal, socket, sys, time
+	run python3 - "$PORT" "$SSED_PID" "$BATS_TEST_DIRNAME" <<'PY'
+import os, signal, socket, sys, time
+sys.path.insert(0, sys.argv[3])
+from sse_clients import openings
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 def fds():
     return len(os.listdir("/proc/%d/fd" % pid))
@@ -380,23 +368,8 @@ for n in (128, 256, 384):
             s.sendall(b"GET /events/t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     finally:
         os.kill(pid, signal.SIGCONT)
-    sel = selectors.DefaultSelector()
-    data = {}
-    for s in socks:
-        sel.register(s, selectors.EVENT_READ)
-        data[s] = b""
-    opened = cut = 0
-    end = time.monotonic() + 10
-    while sel.get_map() and time.monotonic() < end:
-        for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
-            s = key.fileobj
-            b = s.recv(4096)
-            data[s] += b
-            if b": ssed" in data[s] or not b:
-                sel.unregister(s)
-                opened += b": ssed" in data[s]
-                cut += not b
-    print(n, "opened", opened, "cut", cut, "silent", len(sel.get_map()), flush=True)
+    opened, cut, silent = openings(socks, 10)
+    print(n, "opened", opened, "cut", cut, "silent", silent, flush=True)
     if opened != n:
         sys.exit(1)
     for s in socks:

@@ -7,11 +7,14 @@ reader, and hand-made (bad) HTTP requests. Standard library only.
   sse_clients.py raw HOST PORT HEX             send bytes, print the status line
   sse_clients.py slowloris HOST PORT SECS      a header line every SECS, never the end; print the outcome
 
+openings(socks, secs) is for the tests' own Python (import it from here).
+
 'many' prints "ready" once every stream is open (after its opening
 comment), then waits for the events and prints "ok N COUNT" or the first
 problem; it exits 0 only when every stream got every event once, in order.
 """
 import asyncio
+import selectors
 import socket
 import sys
 import time
@@ -139,6 +142,31 @@ async def many(host, port, path, n, count, limit):
             return 1
     print(f"ok {n} {count}", flush=True)
     return 0
+
+
+def openings(socks, secs):
+    """Wait up to secs, on every socket at once, for each subscribe already
+    sent on socks to open (its opening comment) or to be closed by the
+    server. Returns (opened, cut, silent): silent ones got neither."""
+    sel = selectors.DefaultSelector()
+    data = {}
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+        data[s] = b""
+    opened = cut = 0
+    end = time.monotonic() + secs
+    while sel.get_map() and time.monotonic() < end:
+        for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
+            s = key.fileobj
+            b = s.recv(4096)
+            data[s] += b
+            if b": ssed" in data[s] or not b:
+                sel.unregister(s)
+                opened += b": ssed" in data[s]
+                cut += not b
+    silent = len(sel.get_map())
+    sel.close()
+    return opened, cut, silent
 
 
 def stall(host, port, path):

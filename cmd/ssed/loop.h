@@ -18,8 +18,9 @@
  * resumes a connection of this daemon from another thread calls loop_wake()
  * after MHD_resume_connection(), or the resume waits for the next event.
  *
- * Threads: loop_wake(), loop_quiesce() and loop_connections() from any
- * thread; the rest from the one that owns the loop (main).
+ * Threads: loop_wake(), loop_quiesce(), loop_connections() and
+ * loop_current() (which names the caller's own loop) from any thread; the
+ * rest from the one that owns the loop (main).
  */
 #ifndef SSED_LOOP_H
 #define SSED_LOOP_H

@@ -338,21 +338,16 @@ PY
 	run python3 - "$PORT" "$SSED_PID" "$BATS_TEST_DIRNAME" <<'PY'
 import os, signal, socket, sys, time
 sys.path.insert(0, sys.argv[3])
-from sse_clients import openings
+from sse_clients import fd_count, openings, wait_until as wait
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 def fds():
-    return len(os.listdir("/proc/%d/fd" % pid))
+    return fd_count(pid)
 def stopped():
     for t in os.listdir("/proc/%d/task" % pid):
         with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
             if f.read().rsplit(")", 1)[1].split()[0] != "T":
                 return False
     return True
-def wait(cond):
-    end = time.monotonic() + 10
-    while not cond() and time.monotonic() < end:
-        time.sleep(0.002)
-    return cond()
 base = fds()
 for n in (128, 256, 384):
     socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
@@ -387,16 +382,13 @@ PY
 	# them waits in the listen queue; when one of the others closes, it is
 	# answered at once, not at the next timeout (60 s here).
 	start_ssed --threads 1 --max-subscribers 1 --timeout 60 --header-timeout 60
-	run python3 - "$PORT" "$SSED_PID" <<'PY'
-import os, socket, sys, time
+	run python3 - "$PORT" "$SSED_PID" "$BATS_TEST_DIRNAME" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[3])
+from sse_clients import fd_count, wait_until as wait
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 def fds():
-    return len(os.listdir("/proc/%d/fd" % pid))
-def wait(cond, secs=10):
-    end = time.monotonic() + secs
-    while not cond() and time.monotonic() < end:
-        time.sleep(0.005)
-    return cond()
+    return fd_count(pid)
 base = fds()
 idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(257)]
 if not wait(lambda: fds() >= base + 257):

@@ -7,13 +7,15 @@ reader, and hand-made (bad) HTTP requests. Standard library only.
   sse_clients.py raw HOST PORT HEX             send bytes, print the status line
   sse_clients.py slowloris HOST PORT SECS      a header line every SECS, never the end; print the outcome
 
-openings(socks, secs) is for the tests' own Python (import it from here).
+openings(), fd_count() and wait_until() are for the tests' own Python
+(import them from here).
 
 'many' prints "ready" once every stream is open (after its opening
 comment), then waits for the events and prints "ok N COUNT" or the first
 problem; it exits 0 only when every stream got every event once, in order.
 """
 import asyncio
+import os
 import selectors
 import socket
 import sys
@@ -111,7 +113,8 @@ async def many(host, port, path, n, count, limit):
     deadline = time.monotonic() + limit
     while len(ready) < n:
         if time.monotonic() > deadline:
-            waiting = [i for i in range(n) if i not in ready]
+            opened = set(ready)
+            waiting = [i for i in range(n) if i not in opened]
             print(f"only {len(ready)} of {n} streams opened; of the others, "
                   f"{sum(1 for i in waiting if i not in phase)} still connecting, "
                   f"{sum(1 for i in waiting if phase.get(i) == 'connected')} connected with "
@@ -167,6 +170,19 @@ def openings(socks, secs):
     silent = len(sel.get_map())
     sel.close()
     return opened, cut, silent
+
+
+def fd_count(pid):
+    """How many descriptors process pid has open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def wait_until(cond, secs=10):
+    """Call cond until it is true, for at most secs; its last value."""
+    end = time.monotonic() + secs
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.002)
+    return cond()
 
 
 def stall(host, port, path):

@@ -377,6 +377,66 @@ PY
 	[ "$(grep -c 'opened [0-9]* cut 0 silent 0$' <<<"$output")" -eq 3 ]
 }
 
+@test "streams and other connections share one budget: past it, a connection is closed at once" {
+	# --max-subscribers 1 leaves room for 1 + 256 connections. A plain
+	# stream leaves libmicrohttpd once it is open, so libmicrohttpd's own
+	# count no longer holds it: the budget does. With the stream and 256
+	# idle connections open, the next connection is closed unanswered;
+	# once one goes, a request is served again, and the stream still gets
+	# what is published.
+	start_ssed --threads 1 --max-subscribers 1 --timeout 60 --header-timeout 60
+	run python3 - "$PORT" "$SSED_PID" "$BATS_TEST_DIRNAME" <<'PY'
+import socket, sys
+sys.path.insert(0, sys.argv[3])
+from sse_clients import fd_count, wait_until as wait
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+def fds():
+    return fd_count(pid)
+base = fds()
+stream = socket.create_connection(("127.0.0.1", port))
+stream.sendall(b"GET /events/b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+stream.settimeout(10)
+head = b""
+while b": ssed" not in head:
+    more = stream.recv(4096)
+    if not more:
+        print("stream closed:", head); sys.exit(1)
+    head += more
+if not head.startswith(b"HTTP/1.1 200"):
+    print("stream:", head[:40]); sys.exit(1)
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(256)]
+if not wait(lambda: fds() >= base + 257):
+    print("accepted only", fds() - base); sys.exit(1)
+late = socket.create_connection(("127.0.0.1", port))
+late.settimeout(10)
+try:
+    got = late.recv(100)
+except (socket.timeout, ConnectionResetError) as e:
+    got = type(e).__name__.encode()
+if got not in (b"", b"ConnectionResetError"):
+    print("past the budget:", got); sys.exit(1)
+late.close()
+idle.pop().close()
+if not wait(lambda: fds() <= base + 256):
+    print("the closed connection is still held"); sys.exit(1)
+c = socket.create_connection(("127.0.0.1", port))
+c.sendall(b"POST /events/b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+c.settimeout(10)
+reply = c.recv(100)
+if not reply.startswith(b"HTTP/1.1 200"):
+    print("after one went:", reply[:40]); sys.exit(1)
+got = b""
+while b"data: hello" not in got:
+    more = stream.recv(4096)
+    if not more:
+        print("stream ended:", got); sys.exit(1)
+    got += more
+print("ok")
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "an HTTP thread at its connection limit accepts again as soon as a connection goes" {
 	# --max-subscribers 1 leaves room for 1 + 256 connections. The one past
 	# them waits in the listen queue; when one of the others closes, it is

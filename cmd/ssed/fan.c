@@ -4,11 +4,16 @@
  * Each thread owns its streams: only it reads their hub cursors, writes
  * their sockets and ends them. Others reach a thread through its queue
  * (streams to serve, streams handed over) and its eventfd. A stream's
- * life: libmicrohttpd -> fan_handover -> served here -> ended here ->
- * libmicrohttpd again (resumed; the reader returns what fan_stream_end
- * says) -> freed by the response's free callback.
+ * life over plain HTTP: libmicrohttpd -> fan_handover, which detaches the
+ * socket (libmicrohttpd closes a stand-in and frees its connection) ->
+ * served here -> ended here -> its socket closed by bury() -> freed by its
+ * done callback (the last of it and the response's free callback). Over
+ * HTTPS: libmicrohttpd -> fan_handover (suspended) -> served here -> ended
+ * here -> libmicrohttpd again (resumed; the reader returns what
+ * fan_stream_end says) -> freed by the response's free callback.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -47,7 +52,10 @@ struct fan_stream {
 	int end;                        /* END_*, set by the thread that ends it */
 	int queued;                     /* on th's ready queue */
 	int blocked;                    /* waiting for EPOLLOUT */
-	struct fan_stream *qprev, *qnext;   /* th's ready or handover queue */
+	int detached;                   /* fd is ours: libmicrohttpd let the connection go */
+	void (*done)(void *);           /* detached: called once ended, on th */
+	void *done_arg;
+	struct fan_stream *qprev, *qnext;   /* th's ready, handover or ended queue */
 	struct fan_stream *prev, *next;     /* th's streams */
 	char *out;                      /* bytes the socket did not take */
 	size_t outlen, outoff;
@@ -69,6 +77,7 @@ struct fan_thread {
 	struct fan_stream *ready, *ready_tail;
 	size_t nready;
 	struct fan_stream *adopt;
+	struct fan_stream *ended;       /* detached, ended: to close and release (bury) */
 	int closing;                    /* end everything from now on */
 	int sleeping;                   /* in epoll_wait: the eventfd must be poked */
 	int running;
@@ -95,6 +104,7 @@ struct fan {
 	struct hub *hub;
 	double timeout_s;
 	unsigned recheck_gen;           /* fan_recheck bumps it, atomic */
+	size_t detached;                /* detached streams not yet closed, atomic */
 	pthread_mutex_t start_mu;       /* handover against fan_stop */
 };
 
@@ -178,7 +188,10 @@ void fan_wake(void *stream)
  * libmicrohttpd, which finishes it. s is not touched after the resume.
  * END_DRAIN ends the stream cleanly and closes the connection, so the
  * client's next request goes to a new one (the next ssed): the last chunk
- * goes out here, and libmicrohttpd is told to close.
+ * goes out here, and libmicrohttpd is told to close. A detached stream
+ * has no connection to go back to: a clean end sends its last chunk here,
+ * and the socket is closed (and s released) by bury(), at a point of the
+ * loop where nothing else holds s.
  */
 static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 {
@@ -219,10 +232,38 @@ static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 	free(s->out);
 	s->out = NULL;
 	s->end = how == END_CLEAN && s->outlen == s->outoff ? END_CLEAN : END_CLOSE;
+	if(s->detached) {
+		/* Ours to finish: the last chunk (not over HTTP/1.0, which ends
+		 * with the connection), then the socket is closed by bury(). */
+		if(s->end == END_CLEAN && !s->raw) {
+			ssize_t k = send(s->fd, "0\r\n\r\n", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			(void)k;
+		}
+		s->qnext = t->ended;
+		t->ended = s;
+		return;
+	}
 	/* Once resumed, s may be freed by its HTTP thread at any moment. */
 	lp = s->loop;
 	MHD_resume_connection(s->conn);
 	loop_wake(lp);
+}
+
+/* Close the sockets of the detached streams ended since the last call and
+ * release them (their done callback frees them). */
+static void bury(struct fan_thread *t)
+{
+	struct fan_stream *s, *next;
+
+	for(s = t->ended, t->ended = NULL; s; s = next) {
+		next = s->qnext;
+		s->qnext = NULL;
+		close(s->fd);
+		s->fd = -1;
+		__atomic_sub_fetch(&t->fan->detached, 1, __ATOMIC_RELAXED);
+		s->done(s->done_arg);
+	}
 }
 
 /*
@@ -571,6 +612,7 @@ static void *fan_main(void *arg)
 		}
 		if(closing) {
 			end_all(t);
+			bury(t);
 			pthread_mutex_lock(&t->mu);
 			if(!t->running && !t->adopt) {
 				pthread_mutex_unlock(&t->mu);
@@ -614,6 +656,7 @@ static void *fan_main(void *arg)
 			reap_blocked(t, mono());
 			check_guards(t, mono(), 0);
 		}
+		bury(t);
 	}
 	return NULL;
 }
@@ -760,7 +803,60 @@ void fan_stream_free(struct fan_stream *s)
 	free(s);
 }
 
-int fan_handover(struct fan_stream *s, struct hub_sub *sub)
+/*
+ * Take s's socket from libmicrohttpd, on the HTTP thread that runs its
+ * connection (from the content reader). libmicrohttpd keeps the
+ * connection's descriptor number to the end: it shuts it down, removes it
+ * from its epoll set (and aborts when that fails) and closes it. So the
+ * socket gets a new descriptor of ours, and the old number is pointed at
+ * a fresh unconnected socket, re-registered in libmicrohttpd's epoll set
+ * as the connection was. libmicrohttpd then closes that one, and never
+ * touches the client's socket again. 0, or -1 with nothing changed.
+ */
+static int detach(struct fan_stream *s)
+{
+	const union MHD_ConnectionInfo *ci;
+	const union MHD_DaemonInfo *di;
+	struct epoll_event ev;
+	int own, dummy, ep, in_set;
+
+	ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_DAEMON);
+	di = ci ? MHD_get_daemon_info(ci->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	if(!di)
+		return -1;
+	ep = di->epoll_fd;
+	own = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+	if(own < 0)
+		return -1;
+	dummy = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if(dummy < 0) {
+		close(own);
+		return -1;
+	}
+	/* libmicrohttpd's registration: the events it asks for (daemon.c). */
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLET;
+	ev.data.ptr = s->conn;
+	in_set = epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL) == 0;
+	if((!in_set && errno != ENOENT) || dup3(dummy, s->fd, O_CLOEXEC) < 0) {
+		if(in_set)
+			epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
+		close(dummy);
+		close(own);
+		return -1;
+	}
+	close(dummy);
+	if(in_set && epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev)) {
+		/* Undo: libmicrohttpd must find in its set what it put there. */
+		if(dup3(own, s->fd, O_CLOEXEC) >= 0)
+			epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
+		close(own);
+		return -1;
+	}
+	s->fd = own;
+	return 0;
+}
+
+int fan_handover(struct fan_stream *s, struct hub_sub *sub, void (*done)(void *), void *arg)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct fan *f = s->fan;
@@ -778,19 +874,35 @@ int fan_handover(struct fan_stream *s, struct hub_sub *sub)
 		t = &f->threads[__atomic_fetch_add(&f->next_thread, 1, __ATOMIC_RELAXED) % f->nthreads];
 		pthread_mutex_lock(&t->mu);
 		if(t->running && !t->closing) {
-			/* Suspend before the thread can see it: it may resume it at once. */
-			MHD_suspend_connection(s->conn);
+			if(!s->tls && done && detach(s) == 0) {
+				s->detached = 1;
+				s->done = done;
+				s->done_arg = arg;
+				s->conn = NULL;
+				s->loop = NULL;
+				__atomic_add_fetch(&f->detached, 1, __ATOMIC_RELAXED);
+				ok = 2;
+			} else {
+				/* Suspend before the thread can see it: it may
+				 * resume it at once. */
+				MHD_suspend_connection(s->conn);
+				ok = 1;
+			}
 			s->th = t;
 			s->qnext = t->adopt;
 			t->adopt = s;
-			ok = 1;
 		}
 		pthread_mutex_unlock(&t->mu);
 		if(ok)
 			poke(t);
 	}
 	pthread_mutex_unlock(&f->start_mu);
-	return ok ? 0 : -1;
+	return ok == 2 ? 1 : ok ? 0 : -1;
+}
+
+size_t fan_detached(const struct fan *f)
+{
+	return f ? __atomic_load_n(&f->detached, __ATOMIC_RELAXED) : 0;
 }
 
 void fan_stream_guard(struct fan_stream *s, double ends_in_s, int (*still_ok)(void *), void *arg)

@@ -3,11 +3,14 @@
  * write events straight to subscribers' sockets.
  *
  * libmicrohttpd parses the request and sends the response headers and the
- * stream's opening bytes. Then the stream is handed over: its connection
- * stays suspended in libmicrohttpd for the rest of its life, and a fan
- * thread writes the hub's bytes to the socket itself, framed as HTTP/1.1
- * chunks (or raw for HTTP/1.0), as many events in one send as are
- * pending. A publish costs one queue push per parked stream, not one
+ * stream's opening bytes. Then the stream is handed over, and a fan thread
+ * writes the hub's bytes to the socket itself, framed as HTTP/1.1 chunks
+ * (or raw for HTTP/1.0), as many events in one send as are pending. A
+ * plain-HTTP stream is detached: the socket becomes the fan thread's alone,
+ * and libmicrohttpd closes its connection at once, so an idle stream keeps
+ * none of libmicrohttpd's memory (its connection and the pool that held
+ * the request). An HTTPS stream's connection stays suspended in
+ * libmicrohttpd instead, which owns its TLS session. A publish costs one queue push per parked stream, not one
  * libmicrohttpd resume (an eventfd write and a pass over every suspended
  * connection) per stream and event.
  *
@@ -17,7 +20,9 @@
  * A stream ends when the hub says so (closing, fell behind), when the peer
  * hangs up or the socket fails, or when a send makes no progress for the
  * configured timeout, or when its token expires or no longer verifies
- * (fan_stream_guard). The fan thread then resumes the connection, and
+ * (fan_stream_guard). The fan thread then finishes a detached stream
+ * itself (the last chunk when it ends cleanly, then the socket is closed:
+ * no keep-alive after a stream), or resumes a suspended connection, and
  * libmicrohttpd finishes it: fan_stream_end() tells the content reader
  * what to return.
  */
@@ -76,16 +81,28 @@ void fan_stream_guard(struct fan_stream *s, double ends_in_s, int (*still_ok)(vo
  * still_ok check of every stream it has (after a key reload). */
 void fan_recheck(struct fan *f);
 
-/* fan_stream_free - free it (from the response's free callback). */
+/* fan_stream_free - free it (from the response's free callback, or from
+ * a detached stream's done callback). */
 void fan_stream_free(struct fan_stream *s);
 
 /*
  * fan_handover - from the content reader, once libmicrohttpd has sent
- * everything it had: suspend the connection and give the socket to a fan
- * thread. sub is the stream's hub subscriber. Returns 0, or -1 (fan
- * stopped or failing): the reader then ends the stream itself.
+ * everything it had: give the socket to a fan thread. sub is the stream's
+ * hub subscriber. Returns
+ *   1: detached (plain HTTP, done not NULL). The reader must return
+ *      MHD_CONTENT_READER_END_WITH_ERROR at once: libmicrohttpd then
+ *      closes a stand-in socket, not the client's. From then on s belongs
+ *      to the fan thread, which calls done(arg) on that thread once the
+ *      stream has ended and its socket is closed; done frees s
+ *      (fan_stream_free), perhaps before the reader has returned.
+ *   0: the connection is suspended (HTTPS, or detaching failed); the
+ *      reader returns 0, and is called again once the stream has ended.
+ *  -1: fan stopped or failing: the reader then ends the stream itself.
  */
-int fan_handover(struct fan_stream *s, struct hub_sub *sub);
+int fan_handover(struct fan_stream *s, struct hub_sub *sub, void (*done)(void *), void *arg);
+/* fan_detached - streams detached and not yet closed: descriptors ssed
+ * holds that libmicrohttpd does not count. */
+size_t fan_detached(const struct fan *f);
 
 /*
  * fan_stream_end - 0 while the stream is libmicrohttpd's or being

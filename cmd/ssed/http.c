@@ -3,9 +3,10 @@
  *
  * A stream is one callback response per subscriber: libmicrohttpd sends
  * its headers and opening bytes, then the content reader hands the socket
- * to the delivery threads (fan.c) and the connection stays suspended
- * until the stream ends. Uploads are consumed whole on every call and
- * kept in our own capped buffers.
+ * to the delivery threads (fan.c): a plain-HTTP one leaves libmicrohttpd
+ * for good, an HTTPS one stays suspended there until the stream ends.
+ * Uploads are consumed whole on every call and kept in our own capped
+ * buffers.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -65,7 +66,14 @@ struct stream {
 	int started;               /* libmicrohttpd has sent the opening bytes */
 	struct jwtkey *jwt;        /* with tok: checked again after a key reload */
 	struct access_token *tok;  /* the token the stream was let in with; NULL: none */
+	unsigned refs;             /* the response, and the fan thread once detached; atomic */
 };
+
+/* Set by the content reader of a stream it detaches (and by a 431 ssed
+ * writes itself), cleared by the completion callback that follows on the
+ * same thread: libmicrohttpd's note on closing that connection "with an
+ * error" is not one. */
+static _Thread_local int quiet_close;
 
 /* ---- replies */
 
@@ -686,9 +694,13 @@ static enum MHD_Result broadcast(struct http_ctx *x, struct MHD_Connection *c, i
 /*
  * The content reader. Its first call hands libmicrohttpd the stream's
  * opening bytes; by the second, those (and the headers) are sent, and the
- * socket goes to a fan thread. Once that thread ends the stream and
- * resumes the connection, the reader says how it ends.
+ * socket goes to a fan thread. A detached stream's connection ends there
+ * (libmicrohttpd closes a stand-in socket); a suspended one's reader is
+ * called again once that thread ends the stream and resumes it, and says
+ * how it ends.
  */
+static void stream_free(void *cls);
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *s = cls;
@@ -705,15 +717,28 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if(n != 0)
 			return n == HUB_READ_END ? MHD_CONTENT_READER_END_OF_STREAM : n;
 	}
-	if(fan_handover(s->fan, s->sub) == 0)
+	/* The fan thread may release s as soon as it has it. */
+	__atomic_store_n(&s->refs, 2, __ATOMIC_RELAXED);
+	switch(fan_handover(s->fan, s->sub, stream_free, s)) {
+	case 1:
+		quiet_close = 1;
+		return MHD_CONTENT_READER_END_WITH_ERROR;  /* closes a stand-in */
+	case 0:
+		__atomic_store_n(&s->refs, 1, __ATOMIC_RELAXED);
 		return 0;
+	}
+	__atomic_store_n(&s->refs, 1, __ATOMIC_RELAXED);
 	return MHD_CONTENT_READER_END_OF_STREAM;  /* stopping */
 }
 
+/* The response's free callback, and a detached stream's done callback:
+ * the last of the two frees s. */
 static void stream_free(void *cls)
 {
 	struct stream *s = cls;
 
+	if(__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
+		return;
 	hub_unsubscribe(s->hub, s->sub);
 	fan_stream_free(s->fan);
 	access_token_free(s->tok);
@@ -914,6 +939,7 @@ static enum MHD_Result subscribe(struct http_ctx *x, struct MHD_Connection *c, i
 		return MHD_NO;
 	}
 	s->hub = x->hub;
+	s->refs = 1;
 	s->tok = tok;
 	s->jwt = x->cfg->jwt;
 	s->fan = fan_stream_new(x->fan, c, loop_current(), http10);
@@ -1285,6 +1311,9 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	struct track *t = *socket_context;
 	struct http_ctx *x = cls;
 
+	if(x && x->budget)
+		__atomic_add_fetch(&x->budget->conns, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : (size_t)-1,
+				   __ATOMIC_RELAXED);
 	if(code == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		t = calloc(1, sizeof(*t));
@@ -1311,6 +1340,18 @@ void http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	tls_detach(t->creds);
 	free(t);
 	*socket_context = NULL;
+}
+
+enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct http_ctx *x = cls;
+
+	(void)addr;
+	(void)len;
+	if(!x || !x->budget)
+		return MHD_YES;
+	return __atomic_load_n(&x->budget->conns, __ATOMIC_RELAXED) + fan_detached(x->fan) <
+	       x->budget->limit ? MHD_YES : MHD_NO;
 }
 
 /*
@@ -1490,6 +1531,7 @@ void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
 	(void)cls;
 	(void)toe;
+	quiet_close = 0;
 	if(guard_uri_verdict(*req_cls) == GUARD_OK)
 		req_free(*req_cls);
 	*req_cls = NULL;
@@ -1504,7 +1546,7 @@ void http_log(void *cls, const char *fmt, va_list ap)
 	/* libmicrohttpd speaks per connection (a dead client, a bad request):
 	 * useful when asked for, a flood otherwise. */
 	(void)cls;
-	if(!msg_verbose)
+	if(!msg_verbose || quiet_close)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);

@@ -398,16 +398,17 @@ static void reload(struct ssed_config *cfg, struct tls *tls, struct fan *fan)
 	}
 }
 
-/* Connections busy with a request: all but the streams and the idle ones. */
-static size_t in_flight(const struct listen_set *ls, struct hub *hub)
+/* Connections busy with a request: all but the streams still in
+ * libmicrohttpd (HTTPS) and the idle ones. */
+static size_t in_flight(const struct listen_set *ls, struct hub *hub, struct fan *fan)
 {
-	size_t conns = 0, other, i;
+	size_t conns = 0, other, subs = hub_subscribers(hub), detached = fan_detached(fan), i;
 	unsigned t;
 
 	for(i = 0; i < ls->n; i++)
 		for(t = 0; t < ls->l[i].nd; t++)
 			conns += loop_connections(ls->l[i].loop[t]);
-	other = hub_subscribers(hub) + http_idle(IDLE_AGE);
+	other = (subs > detached ? subs - detached : 0) + http_idle(IDLE_AGE);
 	return conns > other ? conns - other : 0;
 }
 
@@ -443,7 +444,7 @@ static void drain(struct listen_set *ls, struct hub *hub, struct fan *fan, doubl
 	fan_drain(fan, secs);
 	for(;;) {
 		left = end - mono_now();
-		if(left <= 0 || (!hub_subscribers(hub) && !in_flight(ls, hub)))
+		if(left <= 0 || (!hub_subscribers(hub) && !in_flight(ls, hub, fan)))
 			return;
 		/* Nothing signals "the last one went": look 20 times a second. */
 		if(left > 0.05)
@@ -468,7 +469,7 @@ static void drain(struct listen_set *ls, struct hub *hub, struct fan *fan, doubl
  * is shared out among them, as libmicrohttpd's pool does.
  */
 static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
-			const struct ssed_config *cfg, struct tls *tls)
+			const struct ssed_config *cfg, struct tls *tls, struct http_budget *budget)
 {
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	unsigned n = cfg->threads ? cfg->threads : 1, t, limit;
@@ -492,6 +493,7 @@ static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
 	if(l->v6)
 		flags |= MHD_USE_IPv6;
 	l->ctx.hub = hub;
+	l->ctx.budget = budget;
 	l->ctx.fan = fan;
 	l->ctx.cfg = cfg;
 	l->ctx.is_unix = l->is_unix;
@@ -503,7 +505,7 @@ static int start_daemon(struct listener *l, struct hub *hub, struct fan *fan,
 			errorf("cannot start the HTTP server on %s: %s", l->shown, strerror(errno));
 			return -1;
 		}
-		l->d[t] = MHD_start_daemon(flags, 0, NULL, NULL, http_request, &l->ctx,
+		l->d[t] = MHD_start_daemon(flags, 0, http_accept, &l->ctx, http_request, &l->ctx,
 			MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 			MHD_OPTION_URI_LOG_CALLBACK, guard_uri, (void *)cfg,
 			MHD_OPTION_LISTEN_SOCKET, l->fd,
@@ -572,6 +574,7 @@ int main(int argc, char **argv)
 	struct hub *hub = NULL;
 	const char **hosts = NULL, **more;
 	struct fan *fan = NULL;
+	struct http_budget budget = { 0, 0 };
 	const char *tls_cert = NULL, *tls_key = NULL, *jwt_path = NULL;
 	struct tls *tls = NULL;
 	int ntls = 0;
@@ -806,8 +809,10 @@ int main(int argc, char **argv)
 	if(listen_open(&ls))
 		goto out;
 	cfg.host_check = listen_loopback_only(&ls);
+	budget.limit = cfg.max_subscribers < (size_t)-1 - RESERVE ? cfg.max_subscribers + RESERVE
+								 : (size_t)-1;
 	for(i = 0; i < ls.n; i++)
-		if(start_daemon(&ls.l[i], hub, fan, &cfg, tls))
+		if(start_daemon(&ls.l[i], hub, fan, &cfg, tls, &budget))
 			goto out;
 	tick.hub = hub;
 	tick.heartbeat = cfg.heartbeat;

@@ -43,8 +43,21 @@ struct ssed_config {
 };
 
 /* One per libmicrohttpd daemon: its listener's kind and the shared state. */
+/*
+ * The sockets every listener's HTTP threads hold together: libmicrohttpd's
+ * connections (http_notify counts them) and the streams detached from it
+ * (fan_detached). http_accept (libmicrohttpd's accept policy) closes a new
+ * connection at once when they reach limit, so that detached streams and
+ * libmicrohttpd's own limit cannot add up past the open-file limit.
+ */
+struct http_budget {
+	size_t conns;              /* atomic */
+	size_t limit;
+};
+
 struct http_ctx {
 	struct hub *hub;
+	struct http_budget *budget;  /* shared by every listener */
 	struct fan *fan;           /* the delivery threads streams are handed to */
 	const struct ssed_config *cfg;
 	int is_unix;               /* tokens are not asked for on a Unix socket */
@@ -60,6 +73,8 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 void http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		    enum MHD_RequestTerminationCode toe);
 void http_log(void *cls, const char *fmt, va_list ap);
+/* http_accept - the accept policy: MHD_NO when the budget is spent. */
+enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t len);
 
 /*
  * The header deadline. libmicrohttpd's timeout restarts with every byte, so

@@ -62,6 +62,30 @@ enum guard_verdict guard_uri_verdict(const void *req_cls)
 	return GUARD_OK;
 }
 
+/* ---- the head's size */
+
+static enum MHD_Result add_cost(void *cls, enum MHD_ValueKind kind, const char *key,
+				size_t key_len, const char *value, size_t value_len)
+{
+	(void)kind;
+	(void)key;
+	(void)value;
+	*(size_t *)cls += key_len + value_len + 4 + ARG_COST;
+	return MHD_YES;
+}
+
+int guard_head_fits(struct MHD_Connection *c, const char *method, const char *url,
+		    const char *version, size_t pool)
+{
+	size_t line = strlen(method) + strlen(url) + strlen(version) + 4, headers = 0;
+
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, add_cost, &line);
+	if(line > GUARD_HEAD_MAX(pool))
+		return -2;
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, add_cost, &headers);
+	return line + headers <= GUARD_HEAD_MAX(pool) ? 0 : -1;
+}
+
 /* ---- framing */
 
 struct framing {

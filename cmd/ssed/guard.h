@@ -37,6 +37,21 @@ void *guard_uri(void *cls, const char *uri, struct MHD_Connection *c);
 enum guard_verdict guard_uri_verdict(const void *req_cls);
 
 /*
+ * guard_head_fits - 0 when the request's head (its line, header lines and
+ * query, with what each costs libmicrohttpd to keep) is within
+ * GUARD_HEAD_MAX(pool); -2 when the request line and query alone are not
+ * (a 414), -1 when the headers make it too big (a 431). libmicrohttpd 0.9.75 answers 431
+ * itself to a head that outgrows the read buffer (about half the pool);
+ * just below that, it takes the request but has no room left to build the
+ * reply's headers, and closes the connection without a word. A head over
+ * the limit here must be answered without libmicrohttpd's reply buffer
+ * (http.c writes the 431 itself).
+ */
+#define GUARD_HEAD_MAX(pool) ((pool) / 2 - 512)
+int guard_head_fits(struct MHD_Connection *c, const char *method, const char *url,
+		    const char *version, size_t pool);
+
+/*
  * guard_framing - NULL when the request's framing is unambiguous, else why
  * not (for a 400 and a close, RFC 9112 6.3): two Content-Length values
  * that differ or are not numbers, Content-Length with Transfer-Encoding,

@@ -86,6 +86,24 @@ start_tls() {
 	[ "$(data_lines "$out" | cut -d' ' -f1 | tr '\n' ,)" = "$(seq 1 3000 | tr '\n' ,)" ]
 }
 
+@test "HTTPS: a drain ends an HTTPS stream cleanly, its last chunk inside TLS, beside a plain one" {
+	cert srv
+	start_tls --drain 1
+	bg curl -sN --cacert "$D/srv.pem" --max-time 30 "$TLS/events/d" -o "$D/tls.out"
+	tls_pid=$BG_PID
+	bg curl -sN --max-time 30 "$URL/events/d" -o "$D/plain.out"
+	plain_pid=$BG_PID
+	wait_for metric_is ssed_subscribers 2
+	"$SSE_PUB" "$URL/events/d" one
+	wait_for grep -q '^data: one' "$D/tls.out"
+	wait_for grep -q '^data: one' "$D/plain.out"
+	kill -TERM "$SSED_PID"
+	# curl exits 0 only when the chunked body ended with its last chunk
+	# (a plain "0" outside TLS broke the session: "wrong version number").
+	wait "$tls_pid"
+	wait "$plain_pid"
+}
+
 @test "HTTPS: an unknown, a wrong and an expired certificate are refused by the clients" {
 	cert srv
 	cert other other.example DNS:other.example

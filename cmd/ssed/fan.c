@@ -193,13 +193,16 @@ void fan_wake(void *stream)
  * and the socket is closed (and s released) by bury(), at a point of the
  * loop where nothing else holds s.
  */
+static ssize_t put(struct fan_stream *s, const char *p, size_t n);
+
 static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 {
 	struct loop *lp;
 
 	if(how == END_DRAIN) {
 		if(!s->raw && s->outlen == s->outoff) {
-			ssize_t k = send(s->fd, "0\r\n\r\n", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+			/* Through the TLS session for HTTPS: never plain bytes. */
+			ssize_t k = put(s, "0\r\n\r\n", 5);
 
 			(void)k;  /* a socket that takes nothing is closed all the same */
 		}
@@ -236,9 +239,9 @@ static void end_stream(struct fan_thread *t, struct fan_stream *s, int how)
 		/* Ours to finish: the last chunk (not over HTTP/1.0, which ends
 		 * with the connection), then the socket is closed by bury(). */
 		if(s->end == END_CLEAN && !s->raw) {
-			ssize_t k = send(s->fd, "0\r\n\r\n", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+			ssize_t k = put(s, "0\r\n\r\n", 5);
 
-			(void)k;
+			(void)k;  /* a full socket loses it: the close ends the stream */
 		}
 		s->qnext = t->ended;
 		t->ended = s;
@@ -846,7 +849,10 @@ static int detach(struct fan_stream *s)
 	}
 	close(dummy);
 	if(in_set && epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev)) {
-		/* Undo: libmicrohttpd must find in its set what it put there. */
+		/* Undo: libmicrohttpd must find in its set what it put there
+		 * (it aborts when it cannot remove it). The slot just freed
+		 * makes a second failure all but impossible; if it came,
+		 * libmicrohttpd would abort at this connection's close. */
 		if(dup3(own, s->fd, O_CLOEXEC) >= 0)
 			epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
 		close(own);

@@ -389,9 +389,11 @@ PY
 	# count no longer holds it: the budget does. With the stream and 256
 	# idle connections open, the next connection is closed unanswered;
 	# once one goes, a request is served again, and the stream still gets
-	# what is published.
-	start_ssed --threads 1 --max-subscribers 1 --timeout 60 --header-timeout 60
-	run python3 - "$PORT" "$SSED_PID" "$BATS_TEST_DIRNAME" <<'PY'
+	# what is published. The Unix socket, the local way in, is not locked
+	# out by what TCP clients hold.
+	start_ssed --threads 1 --max-subscribers 1 --timeout 60 --header-timeout 60 \
+		-u "$BATS_TEST_TMPDIR/sock"
+	run python3 - "$PORT" "$SSED_PID" "$BATS_TEST_DIRNAME" "$BATS_TEST_TMPDIR/sock" <<'PY'
 import socket, sys
 sys.path.insert(0, sys.argv[3])
 from sse_clients import fd_count, wait_until as wait
@@ -422,6 +424,14 @@ except (socket.timeout, ConnectionResetError) as e:
 if got not in (b"", b"ConnectionResetError"):
     print("past the budget:", got); sys.exit(1)
 late.close()
+local = socket.socket(socket.AF_UNIX)
+local.connect(sys.argv[4])
+local.sendall(b"POST /events/b HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlocal")
+local.settimeout(10)
+reply = local.recv(100)
+if not reply.startswith(b"HTTP/1.1 200"):
+    print("Unix socket past the budget:", reply[:40]); sys.exit(1)
+local.close()
 idle.pop().close()
 if not wait(lambda: fds() <= base + 256):
     print("the closed connection is still held"); sys.exit(1)

@@ -1348,7 +1348,9 @@ enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t le
 
 	(void)addr;
 	(void)len;
-	if(!x || !x->budget)
+	/* A Unix socket is the local way in (publishers, checks): what TCP
+	 * clients hold must not lock it out. */
+	if(!x || !x->budget || x->is_unix)
 		return MHD_YES;
 	return __atomic_load_n(&x->budget->conns, __ATOMIC_RELAXED) + fan_detached(x->fan) <
 	       x->budget->limit ? MHD_YES : MHD_NO;

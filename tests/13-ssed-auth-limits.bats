@@ -232,8 +232,26 @@ fds_near() { [ "$(ls "/proc/$SSED_PID/fd" | wc -l)" -le $(($1 + 2)) ]; }
 	done
 	echo "$codes"
 	[[ "$codes" =~ ^(200 )+(431 )+$ ]]
+	# Many small cookies: libmicrohttpd keeps a copy and a record of each.
+	codes=
+	for n in $(seq 20 4 140); do
+		c=$(python3 -c "import sys; print('; '.join('c%d=v' % i for i in range(int(sys.argv[1]))))" "$n")
+		codes+="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Cookie: $c" "$URL/healthz") "
+	done
+	echo "$codes"
+	[[ "$codes" =~ ^(200 )+(431 )+$ ]]
 	run curl -s -o /dev/null -w '%{http_code}' --max-time 2 -d x "$URL/events/c"
 	[ "$output" = 200 ]
+	kill "$SSED_PID"; wait "$SSED_PID" || true
+	# ssed's 431 has the CORS header, however long the origin.
+	origin="http://$(head -c 120 /dev/zero | tr '\0' a).example"
+	start_ssed --conn-memory 6K --cors "$origin"
+	# (A head ssed refuses before libmicrohttpd would, whose own 431 has
+	# no CORS header.)
+	run curl -s -D - --max-time 2 -H "X-Big: $(head -c 5400 /dev/zero | tr '\0' v)" "$URL/events/c"
+	[[ "$output" == "HTTP/1.1 431 "* ]]
+	[[ "$output" == *"Access-Control-Allow-Origin: $origin"* ]]
+	[[ "$output" == *"request headers too large for --conn-memory"* ]]
 	run "$SSED" --conn-memory 1K
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--conn-memory: 1K is out of range"* ]]

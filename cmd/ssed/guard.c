@@ -75,15 +75,16 @@ static enum MHD_Result add_cost(void *cls, enum MHD_ValueKind kind, const char *
 }
 
 int guard_head_fits(struct MHD_Connection *c, const char *method, const char *url,
-		    const char *version, size_t pool)
+		    const char *version, size_t pool, size_t reply_extra)
 {
-	size_t line = strlen(method) + strlen(url) + strlen(version) + 4, headers = 0;
+	size_t cost = strlen(method) + strlen(url) + strlen(version) + 4;
 
-	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, add_cost, &line);
-	if(line > GUARD_HEAD_MAX(pool))
-		return -2;
-	MHD_get_connection_values_n(c, MHD_HEADER_KIND, add_cost, &headers);
-	return line + headers <= GUARD_HEAD_MAX(pool) ? 0 : -1;
+	/* The line and header bytes as read, a record for each header and
+	 * parameter, and for the cookies a copy of their header and a record
+	 * each: all of it shares the pool with the reply's headers. */
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND,
+				    add_cost, &cost);
+	return cost + reply_extra <= GUARD_HEAD_MAX(pool) ? 0 : -1;
 }
 
 /* ---- framing */

@@ -37,19 +37,21 @@ void *guard_uri(void *cls, const char *uri, struct MHD_Connection *c);
 enum guard_verdict guard_uri_verdict(const void *req_cls);
 
 /*
- * guard_head_fits - 0 when the request's head (its line, header lines and
- * query, with what each costs libmicrohttpd to keep) is within
- * GUARD_HEAD_MAX(pool); -2 when the request line and query alone are not
- * (a 414), -1 when the headers make it too big (a 431). libmicrohttpd 0.9.75 answers 431
- * itself to a head that outgrows the read buffer (about half the pool);
- * just below that, it takes the request but has no room left to build the
- * reply's headers, and closes the connection without a word. A head over
- * the limit here must be answered without libmicrohttpd's reply buffer
- * (http.c writes the 431 itself).
+ * guard_head_fits - 0 when what the request's head costs libmicrohttpd's
+ * pool (its line, query, header lines and cookies as read, 64 bytes for
+ * each parameter, header and cookie, and a copy of the cookies) is within
+ * GUARD_HEAD_MAX(pool), -1 otherwise. libmicrohttpd 0.9.75 answers 431
+ * itself to a head that outgrows the pool, but just below that it takes
+ * the request with no room left to build the reply's headers, and closes
+ * the connection without a word. A head over the limit here must be
+ * answered without libmicrohttpd's reply buffer (http.c writes the 431
+ * itself). The room kept for the reply: an eighth of the pool, at most
+ * 512 bytes, and reply_extra more (what ssed's replies add to every reply,
+ * such as a CORS header).
  */
-#define GUARD_HEAD_MAX(pool) ((pool) / 2 - 512)
+#define GUARD_HEAD_MAX(pool) ((pool) - ((pool) / 8 < 512 ? (pool) / 8 : 512))
 int guard_head_fits(struct MHD_Connection *c, const char *method, const char *url,
-		    const char *version, size_t pool);
+		    const char *version, size_t pool, size_t reply_extra);
 
 /*
  * guard_framing - NULL when the request's framing is unambiguous, else why

@@ -1416,36 +1416,35 @@ static int is(const char *method, const char *m)
 }
 
 /*
- * head_too_large - the 431 (or with uri, 414) for a head over
- * GUARD_HEAD_MAX (guard.h), written to the socket (or its TLS session)
- * here, since libmicrohttpd may have no room left to build it; then
- * libmicrohttpd closes the connection. The socket is fresh from a request,
- * so its buffer takes these few bytes.
+ * head_too_large - the 431 for a head over GUARD_HEAD_MAX (guard.h),
+ * written to the socket (or its TLS session) here, since libmicrohttpd may
+ * have no room left to build it; then libmicrohttpd closes the connection.
+ * The socket is fresh from a request, so its buffer takes these few bytes.
  */
-static enum MHD_Result head_too_large(struct http_ctx *x, struct MHD_Connection *c, int uri)
+static enum MHD_Result head_too_large(struct http_ctx *x, struct MHD_Connection *c)
 {
-	const char *body = uri ? "query too long for --conn-memory\n"
-			       : "request headers too large for --conn-memory\n";
+	static const char body[] = "request headers too large for --conn-memory\n";
 	const union MHD_ConnectionInfo *ci;
 	gnutls_session_t tls = tls_session(c);
-	char msg[256];
+	size_t cap = 256 + (x->cfg->cors ? strlen(x->cfg->cors) : 0);
+	char *msg = malloc(cap);
 	ssize_t k;
-	int n;
+	int n = -1;
 
-	n = snprintf(msg, sizeof(msg),
-		     "HTTP/1.1 %s\r\n"
-		     "Content-Type: text/plain; charset=utf-8\r\n"
-		     "%s%s%s"
-		     "Connection: close\r\n"
-		     "Content-Length: %zu\r\n"
-		     "\r\n%s",
-		     uri ? "414 URI Too Long" : "431 Request Header Fields Too Large",
-		     x->cfg->cors ? "Access-Control-Allow-Origin: " : "",
-		     x->cfg->cors ? x->cfg->cors : "", x->cfg->cors ? "\r\n" : "",
-		     strlen(body), body);
+	if(msg)
+		n = snprintf(msg, cap,
+			     "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+			     "Content-Type: text/plain; charset=utf-8\r\n"
+			     "%s%s%s"
+			     "Connection: close\r\n"
+			     "Content-Length: %zu\r\n"
+			     "\r\n%s",
+			     x->cfg->cors ? "Access-Control-Allow-Origin: " : "",
+			     x->cfg->cors ? x->cfg->cors : "", x->cfg->cors ? "\r\n" : "",
+			     sizeof(body) - 1, body);
 	if(msg_verbose)
-		notef("-> %d %.*s", uri ? 414 : 431, (int)strlen(body) - 1, body);
-	if(n > 0 && (size_t)n < sizeof(msg)) {
+		notef("-> 431 request headers too large for --conn-memory");
+	if(n > 0 && (size_t)n < cap) {
 		if(tls) {
 			k = tls_write(tls, msg, (size_t)n);
 		} else {
@@ -1454,6 +1453,7 @@ static enum MHD_Result head_too_large(struct http_ctx *x, struct MHD_Connection 
 		}
 		(void)k;  /* a socket that takes nothing is closed all the same */
 	}
+	free(msg);
 	quiet_close = 1;  /* libmicrohttpd's "internal error" is this */
 	return MHD_NO;
 }
@@ -1516,10 +1516,9 @@ enum MHD_Result http_request(void *cls, struct MHD_Connection *c, const char *ur
 		peer_name(c, x->cfg->trust_proxy, who, sizeof(who));
 		notef("%s %s from %s", m, line, who);
 	}
-	switch(guard_head_fits(c, method, url, version, x->cfg->conn_memory)) {
-	case -1: return head_too_large(x, c, 0);
-	case -2: return head_too_large(x, c, 1);
-	}
+	if(guard_head_fits(c, method, url, version, x->cfg->conn_memory,
+			   x->cfg->cors ? strlen(x->cfg->cors) + 32 : 0))
+		return head_too_large(x, c);
 	if(refuse(x, c, method, version, req_cls, &rc))
 		return rc;
 

@@ -85,7 +85,7 @@ static const char usage_text[] =
 "      --header-timeout SECS      close a connection whose request headers take longer\n"
 "                                 (default 10, 0: no limit)\n"
 "      --conn-memory SIZE         memory per connection for request and reply headers\n"
-"                                 (default 16K: a head of up to 7.5K; larger get 431)\n"
+"                                 (default 16K; a request too big for it gets 431)\n"
 "      --threads N                HTTP threads per listener (default: CPUs)\n"
 "      --delivery-threads N       threads writing events to streams\n"
 "                                 (default: half the CPUs, at least 1)\n"

@@ -85,7 +85,7 @@ static const char usage_text[] =
 "      --header-timeout SECS      close a connection whose request headers take longer\n"
 "                                 (default 10, 0: no limit)\n"
 "      --conn-memory SIZE         memory per connection for request and reply headers\n"
-"                                 (default 16K; a request too big for it gets 431)\n"
+"                                 (default 12K; a request too big for it gets 431)\n"
 "      --threads N                HTTP threads per listener (default: CPUs)\n"
 "      --delivery-threads N       threads writing events to streams\n"
 "                                 (default: half the CPUs, at least 1)\n"
@@ -559,7 +559,7 @@ int main(int argc, char **argv)
 		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
 		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
 		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
-		.conn_memory = 16384, .publish_window = 256, .max_memory = 128u << 20,
+		.conn_memory = 12288, .publish_window = 256, .max_memory = 128u << 20,
 	};
 	struct listen_set ls = { .n = 0 };
 	struct store_opts store = { .path = NULL };

@@ -394,16 +394,27 @@ from sse_clients import fd_count, wait_until as wait
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 def fds():
     return fd_count(pid)
+def read_until(sock, marker, what):
+    got = b""
+    while marker not in got:
+        more = sock.recv(4096)
+        if not more:
+            print(what, got[:60]); sys.exit(1)
+        got += more
+    return got
+def publish(sock, host, data, what):
+    sock.sendall(b"POST /events/b HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
+                 b"Connection: close\r\n\r\n%s" % (host, len(data), data))
+    sock.settimeout(10)
+    reply = sock.recv(100)
+    if not reply.startswith(b"HTTP/1.1 200"):
+        print(what, reply[:40]); sys.exit(1)
+    sock.close()
 base = fds()
 stream = socket.create_connection(("127.0.0.1", port))
 stream.sendall(b"GET /events/b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 stream.settimeout(10)
-head = b""
-while b": ssed" not in head:
-    more = stream.recv(4096)
-    if not more:
-        print("stream closed:", head); sys.exit(1)
-    head += more
+head = read_until(stream, b": ssed", "stream closed:")
 if not head.startswith(b"HTTP/1.1 200"):
     print("stream:", head[:40]); sys.exit(1)
 idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(256)]
@@ -420,27 +431,12 @@ if got not in (b"", b"ConnectionResetError"):
 late.close()
 local = socket.socket(socket.AF_UNIX)
 local.connect(sys.argv[4])
-local.sendall(b"POST /events/b HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlocal")
-local.settimeout(10)
-reply = local.recv(100)
-if not reply.startswith(b"HTTP/1.1 200"):
-    print("Unix socket past the budget:", reply[:40]); sys.exit(1)
-local.close()
+publish(local, b"localhost", b"local", "Unix socket past the budget:")
 idle.pop().close()
 if not wait(lambda: fds() <= base + 256):
     print("the closed connection is still held"); sys.exit(1)
-c = socket.create_connection(("127.0.0.1", port))
-c.sendall(b"POST /events/b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
-c.settimeout(10)
-reply = c.recv(100)
-if not reply.startswith(b"HTTP/1.1 200"):
-    print("after one went:", reply[:40]); sys.exit(1)
-got = b""
-while b"data: hello" not in got:
-    more = stream.recv(4096)
-    if not more:
-        print("stream ended:", got); sys.exit(1)
-    got += more
+publish(socket.create_connection(("127.0.0.1", port)), b"127.0.0.1", b"hello", "after one went:")
+read_until(stream, b"data: hello", "stream ended:")
 print("ok")
 PY
 	echo "$output"

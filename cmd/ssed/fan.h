@@ -10,7 +10,9 @@
  * and libmicrohttpd closes its connection at once, so an idle stream keeps
  * none of libmicrohttpd's memory (its connection and the pool that held
  * the request). An HTTPS stream's connection stays suspended in
- * libmicrohttpd instead, which owns its TLS session. A publish costs one queue push per parked stream, not one
+ * libmicrohttpd instead, which owns its TLS session.
+ *
+ * A publish costs one queue push per parked stream, not one
  * libmicrohttpd resume (an eventfd write and a pass over every suspended
  * connection) per stream and event.
  *

@@ -719,16 +719,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 	/* The fan thread may release s as soon as it has it. */
 	__atomic_store_n(&s->refs, 2, __ATOMIC_RELAXED);
-	switch(fan_handover(s->fan, s->sub, stream_free, s)) {
-	case 1:
+	n = fan_handover(s->fan, s->sub, stream_free, s);
+	if(n == 1) {
 		quiet_close = 1;
 		return MHD_CONTENT_READER_END_WITH_ERROR;  /* closes a stand-in */
-	case 0:
-		__atomic_store_n(&s->refs, 1, __ATOMIC_RELAXED);
-		return 0;
 	}
-	__atomic_store_n(&s->refs, 1, __ATOMIC_RELAXED);
-	return MHD_CONTENT_READER_END_OF_STREAM;  /* stopping */
+	__atomic_store_n(&s->refs, 1, __ATOMIC_RELAXED);  /* not detached: ours alone */
+	return n == 0 ? 0 : MHD_CONTENT_READER_END_OF_STREAM;  /* -1: stopping */
 }
 
 /* The response's free callback, and a detached stream's done callback:

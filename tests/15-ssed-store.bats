@@ -175,7 +175,8 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	[ "$(grep -c 'warning: store' "$ERR")" = 1 ]
 	grep -q 'damaged' "$ERR"
 	kept=$(metric ssed_retained_events)
-	[ "$kept" -gt 0 ] && [ "$kept" -lt 400 ]
+	[ "$kept" -gt 0 ]
+	[ "$kept" -lt 400 ]
 	curl -sN --max-time 1 "$URL/events/t?last_event_id=1" | sed -n 's/^data: \(.* x\)/\1/p' >"$BATS_TEST_TMPDIR/kept"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/kept")" = "$kept" ]
 	! grep -qv " $body\$" "$BATS_TEST_TMPDIR/kept"
@@ -258,11 +259,13 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	metric_is ssed_retained_events 19
 	run curl -sN --max-time 1 "$URL/events/f?last_event_id=1"
 	! [[ "$output" == *EVENT* ]]
-	[[ "$output" == *event-6-payload* ]] && [[ "$output" == *event-8-payload* ]]
+	[[ "$output" == *event-6-payload* ]]
+	[[ "$output" == *event-8-payload* ]]
 	# Who saw event 5 missed the dropped event 7: a gap, then 6 and 8 on.
 	run curl -sN --max-time 1 -H "Last-Event-ID: ${ids[4]}" "$URL/events/f"
 	[[ "$output" == *"event: ssed-gap"* ]]
-	[[ "$output" == *event-6-payload* ]] && [[ "$output" != *event-5-payload* ]]
+	[[ "$output" == *event-6-payload* ]]
+	[[ "$output" != *event-5-payload* ]]
 	# Who saw event 8 missed nothing.
 	run curl -sN --max-time 1 -H "Last-Event-ID: ${ids[7]}" "$URL/events/f"
 	[[ "$output" != *"ssed-gap"* ]]

@@ -117,7 +117,8 @@ load test_helper
 	[ "${log[2]#* }" = 2 ]
 	# retry: 150 was honoured (the default would wait 3 s).
 	gap=$(( ${log[1]%% *} - ${log[0]%% *} ))
-	[ "$gap" -ge 140 ] && [ "$gap" -lt 2500 ]
+	[ "$gap" -ge 140 ]
+	[ "$gap" -lt 2500 ]
 }
 
 @test "sse-cat: 204 at once is exit 0; 404 and a wrong type are exit 2 with a reason" {
@@ -267,7 +268,8 @@ load test_helper
 	[ "$status" -eq 124 ]
 	[[ "$output" == "sse-cat: warning: $ODD/retry0: the server ended the stream; retrying" ]]
 	n=$(curl -sf "$ODD/count?p=/retry0")
-	[ "$n" -ge 3 ] && [ "$n" -le 7 ]
+	[ "$n" -ge 3 ]
+	[ "$n" -le 7 ]
 	run "$SSE_CAT" --max-retries 3 "$ODD/retry0"
 	[ "$status" -eq 2 ]
 	[[ "${lines[-1]}" == *"(3 attempts in a row failed, see --max-retries)" ]]
@@ -341,7 +343,8 @@ load test_helper
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	[ "$status" -eq 3 ]
 	[ "$output" = "sse-cat: error: 0.7 s have passed (--deadline)" ]
-	[ "$ms" -ge 650 ] && [ "$ms" -lt 3000 ]
+	[ "$ms" -ge 650 ]
+	[ "$ms" -lt 3000 ]
 	# Also while waiting to reconnect to a dead port.
 	run "$SSE_CAT" -q -W 0.5 http://127.0.0.1:1/events
 	[ "$status" -eq 3 ]

@@ -145,12 +145,17 @@ restart_run() {
 	[ "$(grep -c '^stopped 0' "$hout")" -eq 4 ]
 	[ "$(grep -c 'from systemd: held' "$ERR")" -eq 4 ]
 	set -- $counts
-	[ "$1" = opens ] && [ "$2" -ge 2000 ]     # 500 streams, opened four times over
-	[ "$5" = refused ] && [ "$6" -eq 0 ]
-	[ "$7" = connect_errors ] && [ "$8" -eq 0 ]
-	[ "${11}" = published ] && [ "${12}" -gt 0 ]
+	[ "$1" = opens ]
+	[ "$2" -ge 2000 ]     # 500 streams, opened four times over
+	[ "$5" = refused ]
+	[ "$6" -eq 0 ]
+	[ "$7" = connect_errors ]
+	[ "$8" -eq 0 ]
+	[ "${11}" = published ]
+	[ "${12}" -gt 0 ]
 	# The drain answers every request in flight: no post goes unanswered.
-	[ "${13}" = lost_publishes ] && [ "${14}" -eq 0 ]
+	[ "${13}" = lost_publishes ]
+	[ "${14}" -eq 0 ]
 	[ "$(grep -c 'draining' "$ERR")" -eq 4 ]
 }
 
@@ -158,7 +163,8 @@ restart_run() {
 	start_ssed --retry 50 --drain 1
 	restart_run 0
 	set -- $counts
-	[ "$5" = refused ] && [ "$6" -gt 0 ]
+	[ "$5" = refused ]
+	[ "$6" -gt 0 ]
 }
 
 @test "with --store, restarts behind a held socket lose no acknowledged event and give no ssed-gap" {

@@ -176,7 +176,8 @@ setup() { start_ssed; }
 	run curl -sf "$URL/metrics"
 	for m in ssed_subscribers ssed_subscribers_limit ssed_topics ssed_events_published_total \
 		ssed_events_delivered_total ssed_bytes_delivered_total \
-		ssed_slow_subscribers_dropped_total ssed_gaps_total; do
+		ssed_slow_subscribers_dropped_total ssed_gaps_total ssed_publish_waits_total \
+		ssed_publish_window; do
 		[[ "$output" == *"# TYPE $m "* ]] || { echo "missing $m"; false; }
 	done
 	[[ "$output" == *"ssed_events_published_total 1"* ]]

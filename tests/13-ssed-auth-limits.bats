@@ -141,6 +141,18 @@ not_opened() {
 	metric_ge ssed_publish_waits_total 1
 }
 
+@test "--publish-window: a quarter of --history by default and at most, shown in /metrics" {
+	# ARGS=WINDOW; --history has a floor of 64 events in memory.
+	for c in "=250" "--history 2000=500" "--history 10=16" "--publish-window 7=7" \
+		"--history 100 --publish-window 9999=25" "--publish-window 0=0"; do
+		# shellcheck disable=SC2086
+		start_ssed ${c%=*}
+		metric_is ssed_publish_window "${c##*=}" || { echo "$c: $(metric ssed_publish_window)"; false; }
+		kill "$SSED_PID"
+		wait "$SSED_PID"
+	done
+}
+
 @test "graceful shutdown with 1000 open streams: exit 0 within a second" {
 	start_ssed -v --drain 0  # should a stream fail to open, the log says what libmicrohttpd saw
 	log=$BATS_TEST_TMPDIR/many

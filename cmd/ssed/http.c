@@ -1194,6 +1194,9 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		"# HELP ssed_publish_waits_total Publishes that waited for the streams to catch up.\n"
 		"# TYPE ssed_publish_waits_total counter\n"
 		"ssed_publish_waits_total %llu\n"
+		"# HELP ssed_publish_window Events the streams due one may lag before a publish waits (--publish-window, capped).\n"
+		"# TYPE ssed_publish_window gauge\n"
+		"ssed_publish_window %llu\n"
 		"# HELP ssed_retained_events Events held for replay.\n"
 		"# TYPE ssed_retained_events gauge\n"
 		"ssed_retained_events %llu\n"
@@ -1220,6 +1223,7 @@ static enum MHD_Result metrics(struct http_ctx *x, struct MHD_Connection *c)
 		(unsigned long long)st.published, (unsigned long long)st.delivered_events,
 		(unsigned long long)st.delivered_bytes, (unsigned long long)st.slow_dropped,
 		(unsigned long long)st.gaps, (unsigned long long)st.pub_waits,
+		(unsigned long long)st.publish_window,
 		(unsigned long long)st.retained_events,
 		(unsigned long long)st.retained_bytes, (unsigned long long)st.memory_bytes,
 		(unsigned long long)st.max_memory, (unsigned long long)st.evicted_events,

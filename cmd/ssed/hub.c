@@ -237,6 +237,7 @@ struct hub *hub_new(const struct hub_config *cfg)
 	 * slow instead of paced. */
 	if(h->cfg.publish_window > h->ring_cap / 4)
 		h->cfg.publish_window = h->ring_cap / 4;
+	h->st.publish_window = h->cfg.publish_window;
 	h->st.max_memory = cfg->max_memory;
 	h->tabsize = 64;
 	h->tab = calloc(h->tabsize, sizeof(*h->tab));

@@ -45,7 +45,8 @@ struct hub_config {
 	size_t max_subscribers;
 	long long retry_ms;      /* sent to each new stream when >= 0 */
 	size_t publish_window;   /* see HUB_PUB_PACE (0: no pacing); at most a
-				  * quarter of a topic's ring (hub_ring_cap) */
+				  * quarter of a topic's ring (hub_ring_cap),
+				  * which anything larger (SIZE_MAX) means */
 	size_t max_memory;       /* bytes every retained event may hold in all,
 				  * allocation included; 0: no bound */
 	uint64_t history_age_us; /* events older than this go (hub_expire); 0: never */
@@ -77,6 +78,7 @@ struct hub_stats {
 	uint64_t evicted_events; /* events evicted to stay under max_memory */
 	uint64_t expired_topics; /* topics forgotten: expired, emptied, or to make room */
 	uint64_t repeated;       /* numbered events sent again, not published twice */
+	uint64_t publish_window; /* cfg.publish_window as capped */
 };
 
 struct hub;

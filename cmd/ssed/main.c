@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,8 +91,8 @@ static const char usage_text[] =
 "      --delivery-threads N       threads writing events to streams\n"
 "                                 (default: half the CPUs, at least 1)\n"
 "      --publish-window N         a publish's reply waits while streams due an event\n"
-"                                 are N events or more behind (default 256, at most\n"
-"                                 a quarter of --history; 0: never)\n"
+"                                 are N events or more behind (default and at most:\n"
+"                                 a quarter of --history, 250; 0: never)\n"
 "      --redis URL                share topics, ids and history with the other ssed\n"
 "                                 on the same Redis: redis://[USER@]HOST[:PORT][/DB]\n"
 "                                 or unix:///PATH (a publish is acknowledged once\n"
@@ -559,7 +560,7 @@ int main(int argc, char **argv)
 		.history = 1000, .history_bytes = 16u << 20, .max_topics = 10000,
 		.max_subscribers = (size_t)-1, .max_body = 1u << 20, .heartbeat = 15,
 		.retry_ms = -1, .timeout = 60, .header_timeout = 10, .threads = 0, .cors = NULL,
-		.conn_memory = 12288, .publish_window = 256, .max_memory = 128u << 20,
+		.conn_memory = 12288, .publish_window = SIZE_MAX, .max_memory = 128u << 20,
 	};
 	struct listen_set ls = { .n = 0 };
 	struct store_opts store = { .path = NULL };

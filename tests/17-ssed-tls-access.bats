@@ -86,6 +86,45 @@ start_tls() {
 	[ "$(data_lines "$out" | cut -d' ' -f1 | tr '\n' ,)" = "$(seq 1 3000 | tr '\n' ,)" ]
 }
 
+# chunk_sizes FILE - the sizes of the chunks of a raw chunked body, one a line.
+chunk_sizes() {
+	python3 - "$1" <<'PY'
+import sys
+b = open(sys.argv[1], "rb").read()
+i = 0
+while i < len(b):
+    j = b.index(b"\r\n", i)
+    n = int(b[i:j], 16)
+    print(n)
+    if n == 0:
+        break
+    assert b[j + 2 + n:j + 4 + n] == b"\r\n", "chunk not followed by CRLF"
+    i = j + 4 + n
+PY
+}
+
+@test "a stream that is behind gets up to 64 KiB a chunk over HTTP, one TLS record (16 KiB) over HTTPS" {
+	cert srv
+	start_tls
+	body=$(head -c 999 /dev/zero | tr '\0' x)
+	args=(-sf -o /dev/null --data-binary "$body" "$URL/events/r")
+	for _ in $(seq 2 200); do args+=(--next -sf -o /dev/null --data-binary "$body" "$URL/events/r"); done
+	curl "${args[@]}"
+	curl -sf --raw --max-time 30 "$URL/events/r?since=all&poll=1" -o "$D/plain.raw"
+	curl -sf --raw --max-time 30 --cacert "$D/srv.pem" "$TLS/events/r?since=all&poll=1" -o "$D/tls.raw"
+	for f in plain tls; do
+		chunk_sizes "$D/$f.raw" >"$D/$f.sizes"
+		[ "$(tail -1 "$D/$f.sizes")" = 0 ]
+		[ "$(tr -d '\r' <"$D/$f.raw" | grep -c '^data: x')" -eq 200 ]
+	done
+	max_plain=$(sort -n "$D/plain.sizes" | tail -1)
+	max_tls=$(sort -n "$D/tls.sizes" | tail -1)
+	echo "plain $max_plain tls $max_tls"
+	[ "$max_plain" -gt 16384 ]
+	[ "$max_plain" -le 65536 ]
+	[ "$max_tls" -le 16384 ]
+}
+
 @test "HTTPS: a drain ends an HTTPS stream cleanly, its last chunk inside TLS, beside a plain one" {
 	cert srv
 	start_tls --drain 1

@@ -281,6 +281,7 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *p
 /* One subscriber's part of hub_read_batch. */
 struct hub_read_req {
 	struct hub_sub *sub;       /* in */
+	size_t max;                /* in: bytes at most */
 	char *buf;                 /* out: where its bytes are */
 	ssize_t n;                 /* out: as hub_read returns */
 	int parked;                /* out: as hub_read's *parked */
@@ -290,12 +291,12 @@ struct hub_read_req {
  * hub_read_batch - hub_read (parking as with parked) for up to n
  * subscribers under one lock. Their bytes go one after another into buf
  * (size bytes), with head bytes left free before and tail bytes after each
- * part for the caller's framing; each takes at most max bytes, and the
- * batch stops when less than min_room would be left for the next.
+ * part for the caller's framing; each takes at most its max bytes, and
+ * the batch stops when less than min_room would be left for the next.
  * Returns how many of r were served.
  */
 size_t hub_read_batch(struct hub *h, struct hub_read_req *r, size_t n, char *buf, size_t size,
-		      size_t head, size_t tail, size_t max, size_t min_room);
+		      size_t head, size_t tail, size_t min_room);
 
 
 /* hub_quiet - never wake s again (its stream is ending). */

@@ -429,7 +429,7 @@ ssize_t hub_read(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *p
 }
 
 size_t hub_read_batch(struct hub *h, struct hub_read_req *r, size_t n, char *buf, size_t size,
-		      size_t head, size_t tail, size_t max, size_t min_room)
+		      size_t head, size_t tail, size_t min_room)
 {
 	size_t i, off = 0;
 
@@ -441,7 +441,8 @@ size_t hub_read_batch(struct hub *h, struct hub_read_req *r, size_t n, char *buf
 			break;
 		room -= head + tail;
 		r[i].buf = buf + off + head;
-		r[i].n = read_locked(h, r[i].sub, r[i].buf, room < max ? room : max, &r[i].parked);
+		r[i].n = read_locked(h, r[i].sub, r[i].buf, room < r[i].max ? room : r[i].max,
+				     &r[i].parked);
 		if(r[i].n > 0)
 			off += head + (size_t)r[i].n + tail;
 	}

@@ -18,7 +18,7 @@ publish_n() {  # publish_n TOPIC FROM TO - data FROM..TO; prints the ids
 	publish_n r 6 7 >/dev/null
 	wait_for grep -q '^data: 7$' "$out"
 	[ "$(data_lines "$out" | tr '\n' ,)" = "3,4,5,6,7," ]
-	! grep -q ssed-gap "$out"
+	not grep -q ssed-gap "$out"
 	metric_is ssed_gaps_total 0
 }
 

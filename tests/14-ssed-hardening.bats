@@ -111,8 +111,8 @@ hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 	subscribe "$BATS_TEST_TMPDIR/s" /events/t -H 'Last-Event-ID;'
 	curl -sf -d two "$URL/events/t" >/dev/null
 	wait_for grep -q '^data: two$' "$BATS_TEST_TMPDIR/s"
-	! grep -q ssed-gap "$BATS_TEST_TMPDIR/s"
-	! grep -q '^data: one$' "$BATS_TEST_TMPDIR/s"
+	not grep -q ssed-gap "$BATS_TEST_TMPDIR/s"
+	not grep -q '^data: one$' "$BATS_TEST_TMPDIR/s"
 	metric_is ssed_gaps_total 0
 }
 
@@ -121,7 +121,7 @@ hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 	curl -s -o /dev/null "$URL/x%0assed:%20FORGED%0d%1b"
 	curl -s -o /dev/null -H 'Last-Event-ID: a' "$URL/healthz"
 	wait_for grep -q 'GET /healthz' "$ERR"
-	! grep -q '^ssed: FORGED' "$ERR"
+	not grep -q '^ssed: FORGED' "$ERR"
 	grep -q 'GET /x%0assed: FORGED%0d%1b' "$ERR"
 	! grep -q $'\x1b' "$ERR"
 }
@@ -182,7 +182,7 @@ hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 	start_ssed --publish-token-file "$tok"
 	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret' -d x "$URL/events/t"
 	[ "$output" = 200 ]
-	! grep -q warning "$ERR"
+	not grep -q warning "$ERR"
 	for content in '' '\n' ' \t \n' '\nsecond-line\n'; do
 		printf "$content" >"$tok"
 		run "$SSED" -l 127.0.0.1:0 --publish-token-file "$tok"

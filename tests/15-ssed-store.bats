@@ -179,7 +179,7 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	[ "$kept" -lt 400 ]
 	curl -sN --max-time 1 "$URL/events/t?last_event_id=1" | sed -n 's/^data: \(.* x\)/\1/p' >"$BATS_TEST_TMPDIR/kept"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/kept")" = "$kept" ]
-	! grep -qv " $body\$" "$BATS_TEST_TMPDIR/kept"
+	not grep -qv " $body\$" "$BATS_TEST_TMPDIR/kept"
 	cut -d' ' -f1 "$BATS_TEST_TMPDIR/kept" >"$BATS_TEST_TMPDIR/nums"
 	increasing "$BATS_TEST_TMPDIR/nums"
 	curl -sf -d more "$URL/events/t" >/dev/null
@@ -258,7 +258,7 @@ increasing() { awk 'NR > 1 && $1 + 0 <= prev + 0 { bad = 1 } { prev = $1 } END {
 	grep -q 'dropped 1 damaged event' "$ERR"
 	metric_is ssed_retained_events 19
 	run curl -sN --max-time 1 "$URL/events/f?last_event_id=1"
-	! [[ "$output" == *EVENT* ]]
+	[[ "$output" != *EVENT* ]]
 	[[ "$output" == *event-6-payload* ]]
 	[[ "$output" == *event-8-payload* ]]
 	# Who saw event 5 missed the dropped event 7: a gap, then 6 and 8 on.

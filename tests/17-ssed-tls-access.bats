@@ -399,8 +399,8 @@ PY
 	grep -qx 'closed refused' <<<"$output"
 	grep -qx 'closed merged' <<<"$output"
 	grep -qx 'message allowed one' <<<"$output"
-	! grep -q hidden <<<"$output"
-	! grep -qx 'open refused' <<<"$output"
+	not grep -q hidden <<<"$output"
+	not grep -qx 'open refused' <<<"$output"
 	! grep -qx 'open merged' <<<"$output"
 }
 
@@ -418,7 +418,7 @@ PY
 	run "$SSED" --jwt-key-file "$D/srv.pem"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"holds a certificate"* ]]
-	! grep -q BEGIN <<<"$output"
+	not grep -q BEGIN <<<"$output"
 	run "$SSED" --jwt-cookie 'a;b'
 	[ "$status" -eq 1 ]
 }

@@ -208,7 +208,7 @@ restart_run() {
 	for i in $(seq 1 20); do
 		f=$BATS_TEST_TMPDIR/sub.$i
 		WAIT_SECS=30 wait_for grep -qx "message $last" "$f"
-		! grep -q '^ssed-gap' "$f"
+		not grep -q '^ssed-gap' "$f"
 		# Every acknowledged event, once, in order (an event stored but
 		# unanswered while ssed stopped may come too).
 		cut -d' ' -f2 "$f" >"$f.n"

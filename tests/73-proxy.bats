@@ -85,7 +85,7 @@ start_nginx() {
 	grep -q "listen 127.0.0.1:$PPORT ssl http2;" "$dir/ssed.conf"
 	grep -q "server 127.0.0.1:$PORT;" "$dir/ssed.conf"
 	grep -q "ssl_certificate *$CERT;" "$dir/ssed.conf"
-	! grep -q '443' "$dir/ssed.conf"
+	not grep -q '443' "$dir/ssed.conf"
 	cat >"$dir/nginx.conf" <<-CONF
 		daemon off;
 		worker_processes 1;
@@ -170,7 +170,7 @@ proxy_checks() {
 		[ "$secs" -ge $((4 * hb)) ] || { echo "$d $secs s"; false; }
 	done
 	# caddy: no read_timeout towards ssed (none by default), and no buffering.
-	! grep -qE '^[[:space:]]*(read_timeout|write_timeout)' "$DIST/caddy/Caddyfile"
+	not grep -qE '^[[:space:]]*(read_timeout|write_timeout)' "$DIST/caddy/Caddyfile"
 	grep -qE '^[[:space:]]*flush_interval -1$' "$DIST/caddy/Caddyfile"
 	grep -qE '^[[:space:]]*proxy_buffering off;$' "$DIST/nginx/ssed.conf"
 }

@@ -38,7 +38,8 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 	set -- $(tail -1 "$log")
 	[ "$2" -eq 2000 ]
 	[ "$4" -eq 2000 ]       # all closed, each after its last chunk
-	lt 4 "$6" && lt "$6" 5.5                       # spread over the 5 s, not at once
+	lt 4 "$6"                                      # spread over the 5 s, not at once
+	lt "$6" 5.5
 	[ "${12}" -le $(( ${10%.*} * 2 )) ]            # no 250 ms slice above twice the mean
 	lt "$took" 8                                   # gone once the last stream went
 	grep -qx 'ssed: Terminated: draining 2000 stream(s) over 5 s' "$ERR"

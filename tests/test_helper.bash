@@ -75,6 +75,10 @@ metric() {
 	curl -sf "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
 
+# not CMD... - succeed when CMD fails. A bare "! CMD" fails a bats test
+# only as its last line: set -e ignores a negated command.
+not() { ! "$@"; }
+
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
 metric_ge() { local v; v=$(metric "$1"); [ -n "$v" ] && [ "$v" -ge "$2" ]; }
 

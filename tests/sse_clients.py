@@ -3,6 +3,7 @@
 reader, and hand-made (bad) HTTP requests. Standard library only.
 
   sse_clients.py many HOST PORT PATH N COUNT   N streams; each must get data 1..COUNT in order
+                                               (each number may be followed by a space and more)
   sse_clients.py stall HOST PORT PATH          subscribe, then never read
   sse_clients.py raw HOST PORT HEX             send bytes, print the status line
   sse_clients.py slowloris HOST PORT SECS      a header line every SECS, never the end; print the outcome
@@ -137,8 +138,9 @@ async def many(host, port, path, n, count, limit):
         return 1
     want = [str(i) for i in range(1, count + 1)]
     for i in range(n):
-        if results.get(i) != want:
-            got = results.get(i) or []
+        # An event's data is its number, and maybe a space and padding.
+        got = [e.split(" ", 1)[0] for e in results.get(i) or []]
+        if got != want:
             print(f"stream {i}: got {len(got)} events, first bad at "
                   f"{next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), len(got))}",
                   flush=True)

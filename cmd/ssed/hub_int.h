@@ -33,6 +33,7 @@ struct cursor {
  * pass before), so none of them is more than head - base events behind. */
 struct round {
 	uint64_t base;
+	uint64_t base_bytes;            /* r.pushed at base */
 	size_t left;
 };
 
@@ -51,6 +52,7 @@ struct topic {
 	uint64_t rfirst;                /* number of the oldest live round */
 	unsigned nrounds;
 	uint64_t wake_head;             /* head at the waker's last pass */
+	uint64_t wake_pushed;           /* r.pushed then */
 	struct topic *lprev, *lnext;    /* the hub's use order, newest first */
 	size_t nsubs;
 	uint64_t restored_first;        /* the first event restored at start-up */

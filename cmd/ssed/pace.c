@@ -8,7 +8,7 @@
  * next publish. Pace: each pass of the waker over a topic is a round; the
  * streams it woke and that have not read since are at most head - base
  * events behind, so a publisher waits while the oldest live round is
- * publish_window events or more behind.
+ * publish_window events (or a quarter of history_bytes) or more behind.
  *
  * Called with the hub's lock held; pace__wait waits on hub.room with it.
  */
@@ -25,6 +25,7 @@ uint64_t pace__round_open(struct topic *t)
 		return t->rfirst + ROUNDS - 1;  /* merged into the newest */
 	id = t->rfirst + t->nrounds++;
 	t->rounds[id % ROUNDS].base = t->wake_head;
+	t->rounds[id % ROUNDS].base_bytes = t->wake_pushed;
 	t->rounds[id % ROUNDS].left = 0;
 	return id;
 }
@@ -101,11 +102,16 @@ static void drop_laggards(struct hub *h, struct topic *t)
 	t->low = topic_low(t);
 }
 
-/* Are t's woken streams publish_window events or more behind? */
+/* Are t's woken streams publish_window events, or a quarter of
+ * history_bytes, or more behind? The ring keeps as many events and bytes,
+ * so a stream waiting for its turn is never pushed out by a burst. */
 static int paced(struct hub *h, struct topic *t)
 {
+	const struct round *o = &t->rounds[t->rfirst % ROUNDS];
+
 	return h->cfg.publish_window && t->nrounds &&
-	       t->r.head - t->rounds[t->rfirst % ROUNDS].base >= h->cfg.publish_window;
+	       (t->r.head - o->base >= h->cfg.publish_window ||
+		t->r.pushed - o->base_bytes >= h->cfg.history_bytes / 4);
 }
 
 /* Wait as flags ask (see hub_publish); past HUB_PUB_WAIT_US go on, first

@@ -117,6 +117,7 @@ int ring_push(struct ring *r, struct ring_ev *e, size_t cap)
 	RING_EV(r, r->head) = e;
 	r->head++;
 	r->bytes += e->len;
+	r->pushed += e->len;
 	r->cost += e->cost;
 	return 0;
 }

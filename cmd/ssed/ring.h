@@ -38,6 +38,7 @@ struct ring {
 	size_t size;                    /* slots (a power of two) */
 	uint64_t head, tail;            /* retained: indexes [tail, head) */
 	size_t bytes;                   /* wire bytes retained */
+	uint64_t pushed;                /* wire bytes ever pushed */
 	size_t cost;                    /* memory held by the retained events */
 	uint64_t evicted_seq;           /* seq of the newest event evicted */
 };

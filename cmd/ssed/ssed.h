@@ -26,7 +26,8 @@ struct ssed_config {
 	double header_timeout;     /* seconds a request's headers may take; 0: no limit */
 	unsigned threads;          /* HTTP threads per listener */
 	unsigned delivery_threads;
-	size_t publish_window;     /* events woken streams may lag; 0: off */
+	size_t publish_window;     /* events woken streams may lag; 0: off;
+				    * SIZE_MAX: a quarter of the ring */
 	size_t max_memory;         /* memory the retained events of all topics may hold */
 	uint64_t history_age_us;   /* older events are dropped; 0: never */
 	size_t conn_memory;        /* libmicrohttpd's memory pool per connection */

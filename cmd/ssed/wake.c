@@ -111,6 +111,7 @@ static void wake_topic(struct hub *h, struct topic *t)
 		wake__unpark(h, s);
 	}
 	t->wake_head = t->r.head;
+	t->wake_pushed = t->r.pushed;
 }
 
 /*

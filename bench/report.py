@@ -97,7 +97,7 @@ try:
 except OSError:
     pass
 print("- ssed: `ssed --history 2000 --history-bytes 256M --heartbeat 60`, its defaults otherwise "
-      "(on 2 CPUs: 2 HTTP threads, 1 delivery thread; a publish window of 256 events); nchan: 2 workers, eventsource subscriber, "
+      "(on 2 CPUs: 2 HTTP threads, 1 delivery thread; a publish window of 500 events, a quarter of the history); nchan: 2 workers, eventsource subscriber, "
       "buffer 2000, new subscribers at the newest message")
 print("- load: `sse-load sub` holds the streams (from 127.0.0.1–127.0.0.20, over as many processes as "
       "the open-file limit needs) and measures latency from a send timestamp in each event; "

@@ -135,9 +135,7 @@ not_opened() {
 	WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; false; }
 	metric_is ssed_publish_waits_total 0
 	# 100 POSTs over one connection, each as soon as the one before is answered.
-	args=(-sf -o /dev/null -d 1 "$URL/events/w")
-	for i in $(seq 2 100); do args+=(--next -sf -o /dev/null -d "$i" "$URL/events/w"); done
-	curl "${args[@]}"
+	post_all "$URL/events/w" $(seq 1 100)
 	wait "$pid"
 	[ "$(tail -1 "$log")" = "ok 300 100" ]
 	metric_ge ssed_publish_waits_total 1
@@ -154,9 +152,8 @@ not_opened() {
 	WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; false; }
 	# Each event 4K: its number and padding.
 	pad=$(head -c 4000 /dev/zero | tr '\0' x)
-	args=(-sf -o /dev/null -d "1 $pad" "$URL/events/w")
-	for i in $(seq 2 100); do args+=(--next -sf -o /dev/null -d "$i $pad" "$URL/events/w"); done
-	curl "${args[@]}"
+	mapfile -t bodies < <(seq 1 100 | sed "s/\$/ $pad/")
+	post_all "$URL/events/w" "${bodies[@]}"
 	wait "$pid" || { cat "$log"; false; }
 	[ "$(tail -1 "$log")" = "ok 300 100" ]
 	metric_is ssed_slow_subscribers_dropped_total 0

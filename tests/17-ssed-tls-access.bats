@@ -110,9 +110,8 @@ PY
 	cert srv
 	start_tls
 	body=$(head -c 999 /dev/zero | tr '\0' x)
-	args=(-sf -o /dev/null --data-binary "$body" "$URL/events/r")
-	for _ in $(seq 2 200); do args+=(--next -sf -o /dev/null --data-binary "$body" "$URL/events/r"); done
-	curl "${args[@]}"
+	mapfile -t bodies < <(yes "$body" | head -200)
+	post_all "$URL/events/r" "${bodies[@]}"
 	curl -sf --raw --max-time 30 "$URL/events/r?since=all&poll=1" -o "$D/plain.raw"
 	curl -sf --raw --max-time 30 --cacert "$D/srv.pem" "$TLS/events/r?since=all&poll=1" -o "$D/tls.raw"
 	for f in plain tls; do

@@ -75,6 +75,19 @@ metric() {
 	curl -sf "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
 
+# post_all URL BODY... - POST each BODY to URL in turn over one keep-alive
+# connection, each once the one before is answered.
+post_all() {
+	local url=$1 b
+	local -a args=()
+	shift
+	for b in "$@"; do
+		[ ${#args[@]} -eq 0 ] || args+=(--next)
+		args+=(-sf -o /dev/null --data-binary "$b" "$url")
+	done
+	curl "${args[@]}"
+}
+
 # not CMD... - succeed when CMD fails. A bare "! CMD" fails a bats test
 # only as its last line: set -e ignores a negated command.
 not() { ! "$@"; }

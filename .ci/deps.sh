@@ -5,7 +5,7 @@
 set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjwt-gnutls-dev libjansson-dev libgnutls28-dev libsqlite3-dev libhiredis-dev"
-check="$build bats curl jq mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium systemd nginx caddy redis-server tmux"
+check="$build bats curl jq strace mandoc groff-base clang procps iproute2 python3 openssl zsh fish chromium systemd nginx caddy redis-server tmux"
 bench="$check libnginx-mod-nchan gnuplot-nox"
 deb="$check build-essential debhelper dpkg-dev fakeroot lintian man-db"
 

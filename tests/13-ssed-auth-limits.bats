@@ -172,6 +172,38 @@ not_opened() {
 	done
 }
 
+@test "streams a full send buffer could not take keep their turn: every stream gets its first 64 KiB before any its second" {
+	# One delivery thread reads the hub for up to 64 streams at a time into
+	# a 1 MiB buffer: 16 streams 64 KiB behind fill it. The other streams of
+	# that batch must come next, not after the 16 have been served again.
+	start_ssed --delivery-threads 1 --publish-window 0
+	log=$BATS_TEST_TMPDIR/many
+	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/b 40 1 >"$log" &
+	pid=$!
+	PIDS+=("$pid")
+	WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; false; }
+	wait_for metric_is ssed_subscribers 40
+	# Watch ssed's sends: strace says "attached" once it has every thread.
+	trace=$BATS_TEST_TMPDIR/sends
+	strace -f -e trace=sendto -o "$trace" -p "$SSED_PID" 2>"$trace.err" &
+	tracer=$!
+	PIDS+=("$tracer")
+	wait_for grep -q attached "$trace.err" || { cat "$trace.err"; false; }
+	# One event of 200 KB: four sends to each stream.
+	{ printf '1 '; head -c 200000 /dev/zero | tr '\0' x; } |
+		curl -sf --data-binary @- "$URL/events/b" >/dev/null
+	wait "$pid" || { cat "$log"; false; }
+	[ "$(tail -1 "$log")" = "ok 40 1" ]
+	# Let ssed go before it ends: its leak check at exit needs to trace it.
+	kill "$tracer"
+	wait "$tracer" || true
+	# The sockets of the first 40 sends of 64 KiB (chunk and framing).
+	sed -nE 's/.*sendto\(([0-9]+), .*, ([0-9]+), MSG.*/\1 \2/p' "$trace" |
+		awk '$2 > 60000 { print $1 }' | head -40 >"$trace.fds"
+	[ "$(wc -l <"$trace.fds")" -eq 40 ]
+	[ "$(sort -u "$trace.fds" | wc -l)" -eq 40 ] || { tr '\n' ' ' <"$trace.fds"; false; }
+}
+
 @test "graceful shutdown with 1000 open streams: exit 0 within a second" {
 	start_ssed -v --drain 0  # should a stream fail to open, the log says what libmicrohttpd saw
 	log=$BATS_TEST_TMPDIR/many

@@ -164,6 +164,23 @@ static void enqueue(struct fan_thread *t, struct fan_stream *s)
 	t->nready++;
 }
 
+/* Put s at the head of its thread's ready queue, so it keeps its turn;
+ * t->mu held. */
+static void enqueue_front(struct fan_thread *t, struct fan_stream *s)
+{
+	if(s->queued)
+		return;
+	s->queued = 1;
+	s->qprev = NULL;
+	s->qnext = t->ready;
+	if(t->ready)
+		t->ready->qprev = s;
+	else
+		t->ready_tail = s;
+	t->ready = s;
+	t->nready++;
+}
+
 void fan_park(void *stream)
 {
 	(void)stream;  /* the thread just stops serving it */
@@ -382,7 +399,9 @@ static void deliver(struct fan_thread *t, struct fan_stream *s, const struct hub
 /*
  * Serve the streams queued now, BATCH_N at a time: finish what each has
  * pending, read the hub for all of them under one lock, then send. A
- * stream with more to read goes back to the end of the queue.
+ * stream with more to read goes back to the end of the queue; one the
+ * buffer had no room for goes back to its head, so each is served once a
+ * pass however far behind the others are.
  */
 static void turn(struct fan_thread *t)
 {
@@ -425,10 +444,13 @@ static void turn(struct fan_thread *t)
 		got = hub_read_batch(t->fan->hub, t->req, m, t->buf, sizeof(t->buf), CHUNK_HEAD, 2, 512);
 		for(i = 0; i < got; i++)
 			deliver(t, t->batch[i], &t->req[i]);
+		/* No room in the buffer this time: they keep their place at
+		 * the head, in order, rather than wait behind a whole pass. */
 		pthread_mutex_lock(&t->mu);
-		for(; i < m; i++)
-			enqueue(t, t->batch[i]);  /* no room this time */
+		for(k = m; k > got; k--)
+			enqueue_front(t, t->batch[k - 1]);
 		pthread_mutex_unlock(&t->mu);
+		left += m - got;
 	}
 }
 

@@ -593,11 +593,15 @@ fi
 # ---- the run
 echo "# $(uname -sr), $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 }') GiB; ssed $("$B/ssed" --version | cut -d' ' -f2-)"
 [ "$have_nchan" = 1 ] || echo "# nchan is not installed (nginx + libnginx-mod-nchan): ssed alone"
-kinds="ssed roofline"
-[ "$have_nchan" = 1 ] && kinds="ssed nchan roofline"
+all_kinds="ssed roofline"
+[ "$have_nchan" = 1 ] && all_kinds="ssed nchan roofline"
 pass_n=$(printf '%s\n' $SIZES | sort -n | tail -1)
 for r in $(seq 1 "$REPEAT"); do
-	echo "# round $r of $REPEAT"
+	# Each round starts with the next server, so none always runs first
+	# (or always just after another's burst).
+	nk=$(echo $all_kinds | wc -w)
+	kinds=$(printf '%s\n' $all_kinds $all_kinds | tail -n +$(((r - 1) % nk + 1)) | head -n "$nk" | tr '\n' ' ')
+	echo "# round $r of $REPEAT: $kinds"
 	if [ "$STORE_ONLY" = 1 ]; then
 		store_round
 		continue

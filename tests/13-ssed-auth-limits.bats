@@ -160,6 +160,24 @@ not_opened() {
 	metric_ge ssed_publish_waits_total 1
 }
 
+@test "--publish-window: events published before a stream parked do not count against the window" {
+	# A window of 25: 100 events go out while nobody listens, then a stream
+	# opens at the newest. It is never behind, so no publish waits for it.
+	start_ssed --history 100 --delivery-threads 1
+	for i in $(seq 1 100); do printf 'data: %s\n\n' "$i"; done |
+		curl -sf -H 'Content-Type: text/event-stream' --data-binary @- "$URL/events/q" >/dev/null
+	f=$BATS_TEST_TMPDIR/q
+	subscribe "$f" /events/q
+	# Once a stream has an event it has parked, so the second publish
+	# finds it parked whatever the timing of the first.
+	for e in e1 e2; do
+		curl -sf -d "$e" "$URL/events/q" >/dev/null
+		wait_for grep -qx "data: $e" "$f"
+	done
+	metric_is ssed_publish_window 25
+	metric_is ssed_publish_waits_total 0
+}
+
 @test "--publish-window: a quarter of --history by default and at most, shown in /metrics" {
 	# ARGS=WINDOW; --history has a floor of 64 events in memory.
 	for c in "=250" "--history 2000=500" "--history 10=16" "--publish-window 7=7" \

@@ -29,8 +29,8 @@ struct cursor {
 };
 
 /* One pass of the waker over a topic: the streams it woke that have not
- * read since. They all parked at or after base (the topic's head at the
- * pass before), so none of them is more than head - base events behind. */
+ * read since. They all parked at or after base (the topic's head when the
+ * first of them parked), so none is more than head - base events behind. */
 struct round {
 	uint64_t base;
 	uint64_t base_bytes;            /* r.pushed at base */
@@ -51,8 +51,8 @@ struct topic {
 	struct round rounds[ROUNDS];    /* live rounds, oldest at rfirst */
 	uint64_t rfirst;                /* number of the oldest live round */
 	unsigned nrounds;
-	uint64_t wake_head;             /* head at the waker's last pass */
-	uint64_t wake_pushed;           /* r.pushed then */
+	uint64_t park_head;             /* head when the first waiter parked */
+	uint64_t park_pushed;           /* r.pushed then */
 	struct topic *lprev, *lnext;    /* the hub's use order, newest first */
 	size_t nsubs;
 	uint64_t restored_first;        /* the first event restored at start-up */

@@ -5,10 +5,12 @@
  *
  * Room: a topic is congested when its ring is nearly full and a live
  * subscriber still sits in its oldest eighth, about to lose events to the
- * next publish. Pace: each pass of the waker over a topic is a round; the
- * streams it woke and that have not read since are at most head - base
- * events behind, so a publisher waits while the oldest live round is
- * publish_window events (or a quarter of history_bytes) or more behind.
+ * next publish. Pace: each pass of the waker over a topic is a round; its
+ * base is the head when the first of the streams it woke parked (each had
+ * read all there was), so those that have not read since are at most
+ * head - base events behind, and a publisher waits while the oldest live
+ * round is publish_window events (or a quarter of history_bytes) or more
+ * behind.
  *
  * Called with the hub's lock held; pace__wait waits on hub.room with it.
  */
@@ -24,8 +26,8 @@ uint64_t pace__round_open(struct topic *t)
 	if(t->nrounds == ROUNDS)
 		return t->rfirst + ROUNDS - 1;  /* merged into the newest */
 	id = t->rfirst + t->nrounds++;
-	t->rounds[id % ROUNDS].base = t->wake_head;
-	t->rounds[id % ROUNDS].base_bytes = t->wake_pushed;
+	t->rounds[id % ROUNDS].base = t->park_head;
+	t->rounds[id % ROUNDS].base_bytes = t->park_pushed;
 	t->rounds[id % ROUNDS].left = 0;
 	return id;
 }

@@ -51,6 +51,12 @@ void wake__park(struct hub *h, struct hub_sub *s)
 	for(i = 0; i < s->ncur; i++) {
 		struct cursor *c = &s->cur[i];
 
+		/* A stream parks having read all there is, so the first
+		 * waiter's head is how far behind the round woken next is. */
+		if(!c->t->waiters) {
+			c->t->park_head = c->t->r.head;
+			c->t->park_pushed = c->t->r.pushed;
+		}
 		c->wprev = NULL;
 		c->wnext = c->t->waiters;
 		if(c->wnext)
@@ -110,8 +116,6 @@ static void wake_topic(struct hub *h, struct topic *t)
 		}
 		wake__unpark(h, s);
 	}
-	t->wake_head = t->r.head;
-	t->wake_pushed = t->r.pushed;
 }
 
 /*

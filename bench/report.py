@@ -106,6 +106,8 @@ print("- load: `sse-load sub` holds the streams (from 127.0.0.1–127.0.0.20, ov
       "all out by then (`events_published` says how many went; the subscribers are told the count, "
       "so `lost` stays exact); in the one-subscriber scenario ssed takes its streamed publish "
       "(`sse-load stream`), nchan one POST per event")
+print("- order: the servers take turns within each scenario, and each round starts with the next "
+      "one (ssed, nchan, roofline; then nchan, roofline, ssed; ...), so none always runs first")
 print("- roofline: `bench/roofline.c`, a request thread and a send thread, a shared framed log per "
       "topic, one send per subscriber per wake and nothing else (no history limit, heartbeats, resume, "
       "limits or pacing): the cost of the sends themselves; in the one-subscriber scenario it takes "

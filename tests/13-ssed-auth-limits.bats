@@ -16,6 +16,17 @@ not_opened() {
 	grep -v -e '^ssed: GET' -e '-> 200 stream' "$ERR" | tail -20
 }
 
+# many_streams PATH N COUNT - N streams of PATH in the background, each
+# reading until it has COUNT events (sse_clients.py many); returns once all
+# are open. Sets MANY_LOG (ends "ok N COUNT" when all came) and MANY_PID.
+many_streams() {
+	MANY_LOG=$BATS_TEST_TMPDIR/many
+	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" "$1" "$2" "$3" >"$MANY_LOG" &
+	MANY_PID=$!
+	PIDS+=("$MANY_PID")
+	WAIT_SECS=60 wait_for grep -q ready "$MANY_LOG" || { not_opened "$MANY_LOG"; false; }
+}
+
 @test "publish token: 401 without, 403 wrong, 200 right; subscribing stays open" {
 	printf 's3cret\n' >"$BATS_TEST_TMPDIR/tok"
 	start_ssed --publish-token-file "$BATS_TEST_TMPDIR/tok"
@@ -112,15 +123,11 @@ not_opened() {
 @test "1000 concurrent subscribers each receive all of 200 events once and in order" {
 	# -v: should a stream fail, libmicrohttpd's own word on it is in the log.
 	start_ssed -v
-	log=$BATS_TEST_TMPDIR/many
-	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/m 1000 200 >"$log" &
-	pid=$!
-	PIDS+=("$pid")
-	WAIT_SECS=60 wait_for grep -q ready "$log" || { not_opened "$log"; false; }
+	many_streams /events/m 1000 200
 	for i in $(seq 1 200); do printf 'data: %s\n\n' "$i"; done |
 		curl -sf -H 'Content-Type: text/event-stream' --data-binary @- "$URL/events/m" >/dev/null
-	wait "$pid"
-	[ "$(tail -1 "$log")" = "ok 1000 200" ]
+	wait "$MANY_PID"
+	[ "$(tail -1 "$MANY_LOG")" = "ok 1000 200" ]
 }
 
 @test "--publish-window: a burst of single-event POSTs waits for 300 streams' turns, and loses nothing" {
@@ -128,16 +135,12 @@ not_opened() {
 	[ "$status" -eq 1 ]
 	[[ "${lines[0]}" == *"--publish-window"*"x"* ]]
 	start_ssed --publish-window 1 --delivery-threads 1
-	log=$BATS_TEST_TMPDIR/many
-	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/w 300 100 >"$log" &
-	pid=$!
-	PIDS+=("$pid")
-	WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; false; }
+	many_streams /events/w 300 100
 	metric_is ssed_publish_waits_total 0
 	# 100 POSTs over one connection, each as soon as the one before is answered.
 	post_all "$URL/events/w" $(seq 1 100)
-	wait "$pid"
-	[ "$(tail -1 "$log")" = "ok 300 100" ]
+	wait "$MANY_PID"
+	[ "$(tail -1 "$MANY_LOG")" = "ok 300 100" ]
 	metric_ge ssed_publish_waits_total 1
 }
 
@@ -145,17 +148,13 @@ not_opened() {
 	# 256K of history holds 64 events of 4K: the window of 250 events alone
 	# would let a burst push out what streams still wait to read.
 	start_ssed --history-bytes 256K --delivery-threads 1
-	log=$BATS_TEST_TMPDIR/many
-	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/w 300 100 >"$log" &
-	pid=$!
-	PIDS+=("$pid")
-	WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; false; }
+	many_streams /events/w 300 100
 	# Each event 4K: its number and padding.
 	pad=$(head -c 4000 /dev/zero | tr '\0' x)
 	mapfile -t bodies < <(seq 1 100 | sed "s/\$/ $pad/")
 	post_all "$URL/events/w" "${bodies[@]}"
-	wait "$pid" || { cat "$log"; false; }
-	[ "$(tail -1 "$log")" = "ok 300 100" ]
+	wait "$MANY_PID" || { cat "$MANY_LOG"; false; }
+	[ "$(tail -1 "$MANY_LOG")" = "ok 300 100" ]
 	metric_is ssed_slow_subscribers_dropped_total 0
 	metric_ge ssed_publish_waits_total 1
 }
@@ -195,11 +194,7 @@ not_opened() {
 	# a 1 MiB buffer: 16 streams 64 KiB behind fill it. The other streams of
 	# that batch must come next, not after the 16 have been served again.
 	start_ssed --delivery-threads 1 --publish-window 0
-	log=$BATS_TEST_TMPDIR/many
-	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/b 40 1 >"$log" &
-	pid=$!
-	PIDS+=("$pid")
-	WAIT_SECS=60 wait_for grep -q ready "$log" || { cat "$log"; false; }
+	many_streams /events/b 40 1
 	wait_for metric_is ssed_subscribers 40
 	# Watch ssed's sends: strace says "attached" once it has every thread.
 	trace=$BATS_TEST_TMPDIR/sends
@@ -210,8 +205,8 @@ not_opened() {
 	# One event of 200 KB: four sends to each stream.
 	{ printf '1 '; head -c 200000 /dev/zero | tr '\0' x; } |
 		curl -sf --data-binary @- "$URL/events/b" >/dev/null
-	wait "$pid" || { cat "$log"; false; }
-	[ "$(tail -1 "$log")" = "ok 40 1" ]
+	wait "$MANY_PID" || { cat "$MANY_LOG"; false; }
+	[ "$(tail -1 "$MANY_LOG")" = "ok 40 1" ]
 	# Let ssed go before it ends: its leak check at exit needs to trace it.
 	kill "$tracer"
 	wait "$tracer" || true
@@ -224,10 +219,7 @@ not_opened() {
 
 @test "graceful shutdown with 1000 open streams: exit 0 within a second" {
 	start_ssed -v --drain 0  # should a stream fail to open, the log says what libmicrohttpd saw
-	log=$BATS_TEST_TMPDIR/many
-	python3 "$TESTS/sse_clients.py" many 127.0.0.1 "$PORT" /events/z 1000 1 >"$log" &
-	PIDS+=($!)
-	WAIT_SECS=60 wait_for grep -q ready "$log" || { not_opened "$log"; false; }
+	many_streams /events/z 1000 1
 	wait_for metric_is ssed_subscribers 1000
 	start=$(date +%s%N)
 	kill -TERM "$SSED_PID"

@@ -55,13 +55,13 @@ static int wait_resumed(int conn, int n)
 	return ok;
 }
 
-static struct hub *new_hub(size_t window)
+static struct hub *new_hub_bytes(size_t window, size_t history_bytes)
 {
 	struct hub_config cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.history = 100;
-	cfg.history_bytes = 1 << 20;
+	cfg.history_bytes = history_bytes;
 	cfg.max_topics = 10;
 	cfg.max_subscribers = 10;
 	cfg.retry_ms = -1;
@@ -70,6 +70,11 @@ static struct hub *new_hub(size_t window)
 	cfg.ops.resume = op_resume;
 	memset(resumed, 0, sizeof(resumed));
 	return hub_new(&cfg);
+}
+
+static struct hub *new_hub(size_t window)
+{
+	return new_hub_bytes(window, 1 << 20);
 }
 
 static struct hub_sub *sub(struct hub *h, intptr_t conn)
@@ -184,6 +189,34 @@ static void test_window(void)
 	end(h, s);
 }
 
+/* With 16 KiB of history, large events wait at a quarter of it, 4 KiB,
+ * though the window in events (100) is far off. */
+static void test_bytes(void)
+{
+	static char big[1501];
+	struct hub *h = new_hub_bytes(100, 16 << 10);
+	struct hub_sub *s = sub(h, 0);
+	struct pub_arg a = { h, big, -1, 0 };
+	pthread_t tid;
+	char buf[8192];
+	int parked = 0;
+
+	memset(big, 'b', sizeof(big) - 1);
+	take(h, s, buf, sizeof(buf), &parked);
+	tap_ok(parked && publish(h, big) == HUB_OK && wait_resumed(0, 1),
+	       "bytes: a stream that read everything is woken by a publish");
+	tap_ok(publish(h, big) == HUB_OK && stats(h).pub_waits == 0,
+	       "bytes: 3 KB behind: the reply comes at once");
+	pthread_create(&tid, NULL, pub_main, &a);
+	tap_ok(wait_waiting(h) && stats(h).published == 3,
+	       "bytes: 4.5 KB behind, a quarter of the history's bytes: the reply waits");
+	take(h, s, buf, sizeof(buf), &parked);
+	pthread_join(tid, NULL);
+	tap_ok(a.rc == HUB_OK && stats(h).pub_waits == 1 && a.took < HUB_PUB_WAIT_US / 1e6 * 0.9,
+	       "bytes: the stream's turn lets it go (%.2f s)", a.took);
+	end(h, s);
+}
+
 /* A stream that is not woken (a delivery thread holds its bytes while its
  * socket is full) holds nobody back, however far behind. */
 static void test_not_woken(void)
@@ -249,6 +282,7 @@ static void test_bounds(void)
 int main(void)
 {
 	test_window();
+	test_bytes();
 	test_not_woken();
 	test_off();
 	test_bounds();

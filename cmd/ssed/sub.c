@@ -322,6 +322,32 @@ static int poll_done(const struct hub_sub *s)
 	return 1;
 }
 
+/* The common case, a stream on one topic between events: copy whole
+ * events while they fit, with none of the merge below. Returns the new n;
+ * the loop in read_locked goes on from where this stops. */
+static size_t copy_run(struct hub *h, struct hub_sub *s, char *buf, size_t n, size_t max)
+{
+	struct cursor *c = &s->cur[0];
+	const struct ring *r = &c->t->r;
+	uint64_t next = c->next, head = r->head, after = s->after;
+	uint64_t moved = 0;
+
+	for(; next < head; next++) {
+		const struct ring_ev *e = RING_EV(r, next);
+
+		if(e->seq <= after)
+			continue;  /* the client had it from another node */
+		if(e->len > max - n)
+			break;
+		memcpy(buf + n, e->bytes, e->len);
+		n += e->len;
+		moved++;
+	}
+	c->next = next;
+	h->st.delivered_events += moved;
+	return n;
+}
+
 /* hub_read with the lock held. */
 static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t max, int *parked)
 {
@@ -353,6 +379,8 @@ static ssize_t read_locked(struct hub *h, struct hub_sub *s, char *buf, size_t m
 			goto end;
 		max = n;  /* send the opening bytes; the next read ends it */
 	}
+	if(s->ncur == 1 && !s->poll && !s->partial && n < max)
+		n = copy_run(h, s, buf, n, max);
 	while(n < max) {
 		/* The pending event with the lowest seq, across the topics. */
 		c = NULL;

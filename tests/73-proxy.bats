@@ -222,7 +222,11 @@ browser_streams() {
 	command -v chromium
 	npm_deps playwright-core
 	make_cert
-	start_ssed -v --trust-proxy 127.0.0.1 --allow-host "$HOST"
+	# Caddy 2.6 notices a client that has gone only when it next writes to
+	# it: it keeps the stream to ssed open until an event or a heartbeat
+	# comes (a 15 s heartbeat outlasts proxy_checks' wait for the stream's
+	# end, and the page's count of server_subscribers after it).
+	start_ssed -v --trust-proxy 127.0.0.1 --allow-host "$HOST" --heartbeat 1
 	start_caddy
 	proxy_checks caddy
 	browser_streams 10 "https://$HOST:$PPORT/healthz" "$SPKI" "$HOST"

@@ -116,6 +116,10 @@ print("- `send_calls` (fan-out scenarios): the server's send, sendto, sendmsg an
       "while the events went out, counted with `perf stat` on the syscall tracepoints (NaN where perf "
       "may not trace). A send's cost is mostly the kernel's TCP path, the same for every server: "
       "deliveries per call is how well a server batches")
+print("- `server_cpu_s` and `client_cpu_s` (fan-out scenarios): the server's user and system time "
+      "from the first publish to the last delivery, and that of the receiving streams (`sse-load "
+      "sub`, from the moment all were open). On 2 CPUs they share the machine: in a burst the "
+      "streams' receiving takes most of it, and what a server spends is taken from them")
 print("- `one_more_status` and `publish_status` are HTTP statuses (the medians of three equal "
       "values); no ratio is taken of them\n")
 

@@ -109,6 +109,7 @@ stop_server() {
 # All processes of the server (nginx: master and workers).
 server_pids() { echo "$SPID"; pgrep -P "$SPID" 2>/dev/null; }
 rss_kb() { local p t=0; for p in $(server_pids); do t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status"))); done; echo "$t"; }
+secs_of_ticks() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'; }
 cpu_ticks() { local p t=0; for p in $(server_pids); do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
 
 wait_ready() {
@@ -210,15 +211,17 @@ sends_stop() {  # sends_stop SCENARIO KIND
 }
 
 fanout() {  # fanout KIND N EVENTS RATE NAME
-	local kind=$1 n=$2 events=$3 rate=$4 name=$5 lp line
+	local kind=$1 n=$2 events=$3 rate=$4 name=$5 lp line t0 t1
 	start_server "$kind"
 	timeout 300 "$LOAD" sub 127.0.0.1 "$PORT" /events/fan "$n" "$events" 280 20 >"$out/fan.out" &
 	lp=$!
 	wait_ready "$out/fan.out"
 	sends_start
+	t0=$(cpu_ticks)
 	timeout 280 "$LOAD" pub 127.0.0.1 "$PORT" "$PUB/fan" "$events" "$rate" "$PUBLISH_SECS" \
 		>"$out/pub.out" || kill "$lp" 2>/dev/null  # no point waiting for events never sent
 	wait "$lp"
+	t1=$(cpu_ticks)
 	sends_stop "$name" "$kind"
 	line=$(tail -1 "$out/fan.out")
 	set -- $line
@@ -229,6 +232,10 @@ fanout() {  # fanout KIND N EVENTS RATE NAME
 	record "$name" "$kind" lost "${4:-0}"
 	record "$name" "$kind" events_published "${16:-0}"
 	record "$name" "$kind" publish_per_s "$(awk '{ print $4 }' "$out/pub.out")"
+	# CPU while the events went out: the server's, and the receiving
+	# streams' (sse-load's), which share the machine with it.
+	record "$name" "$kind" server_cpu_s "$(secs_of_ticks $((t1 - t0)))"
+	record "$name" "$kind" client_cpu_s "$(awk -v ms="${18:-0}" 'BEGIN { printf "%.2f", ms / 1000 }')"
 	stop_server
 }
 
@@ -262,7 +269,7 @@ one_req() {  # one_req KIND: one POST per event, one subscriber, and the server'
 	set -- $(tail -1 "$out/req.out")
 	record one_req "$kind" events_per_s "${8:-0}"
 	record one_req "$kind" lost "${4:-0}"
-	record one_req "$kind" server_cpu_s "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+	record one_req "$kind" server_cpu_s "$(secs_of_ticks $((t1 - t0)))"
 	stop_server
 }
 

@@ -8,7 +8,8 @@
  *     stream has EXPECT of them or SECS pass. Event data is
  *     "<send time ns> <seq>"; latency is receive time (one clock reading
  *     per read) minus send time, kept in a histogram (0.1%).
- *     Prints: deliveries, lost, out-of-order, deliveries/s, p50/p99/max ms.
+ *     Prints: deliveries, lost, out-of-order, deliveries/s, p50/p99/max ms,
+ *     events published, and the CPU time the streams took once ready.
  *     EXPECT 0: hold the streams idle until SECS pass (or SIGTERM).
  *     The streams are split over PROCS processes (default: as many as
  *     the open-file limit needs, e.g. 3 for 50,000 under a limit of 20,000).
@@ -354,6 +355,7 @@ static int open_conn(const char *host, int port, int source, const char *path,
 /* What one process reports to the parent. */
 struct result {
 	long long opened, delivered, disorder, complete, first_ns, last_ns, lost, published;
+	long long cpu_ns;  /* user and system time since 'r' */
 	int failed;
 };
 
@@ -373,6 +375,16 @@ static int xfer(int fd, void *p, size_t n, int out)
 		n -= (size_t)k;
 	}
 	return 0;
+}
+
+/* This process's user and system time. */
+static long long cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+	       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
 }
 
 #define write_all(fd, p, n) xfer(fd, (void *)(p), n, 1)
@@ -446,6 +458,7 @@ static int sub_part(const char *host, int port, const char *path, int first, int
 			if(write_all(out, "r", 1))
 				break;
 			ready = 1;
+			res.cpu_ns = -cpu_ns();
 		}
 		if(expect && res.complete == nconn)
 			break;
@@ -464,6 +477,7 @@ static int sub_part(const char *host, int port, const char *path, int first, int
 	}
 	res.first_ns = first_ns;
 	res.last_ns = last_ns;
+	res.cpu_ns = ready ? res.cpu_ns + cpu_ns() : 0;
 	if(!ready)
 		write_all(out, "x", 1);
 	if(write_all(out, &res, sizeof(res)) || write_all(out, hist, sizeof(hist)))
@@ -489,7 +503,7 @@ static int sub(int argc, char **argv)
 {
 	const char *host = argv[2], *path = argv[4];
 	int port = atoi(argv[3]), nconn = atoi(argv[5]);
-	long long expect = atoll(argv[6]), delivered = 0, disorder = 0, held = 0, lost = 0;
+	long long expect = atoll(argv[6]), delivered = 0, disorder = 0, held = 0, lost = 0, cpu = 0;
 	long long published = 0;
 	double secs = atof(argv[7]);
 	int sources = argc > 8 ? atoi(argv[8]) : 1;
@@ -555,6 +569,7 @@ static int sub(int argc, char **argv)
 			published = res.published;
 		disorder += res.disorder;
 		held += res.opened;
+		cpu += res.cpu_ns;
 		if(res.first_ns && (!first || res.first_ns < first))
 			first = res.first_ns;
 		if(res.last_ns > last)
@@ -573,11 +588,11 @@ static int sub(int argc, char **argv)
 	}
 	memcpy(hist, total, sizeof(hist));
 	printf("deliveries %lld lost %lld disorder %lld rate %.0f p50_ms %.2f p99_ms %.2f max_ms %.2f"
-	       " published %lld\n",
+	       " published %lld cpu_ms %.0f\n",
 	       delivered, lost, disorder,
 	       last > first ? (double)delivered / ((double)(last - first) / 1e9) : 0.0,
 	       hist_quantile(count, 0.5), hist_quantile(count, 0.99), hist_quantile(count, 1.0),
-	       published ? published : expect);
+	       published ? published : expect, (double)cpu / 1e6);
 	return failed ? 2 : lost ? 1 : 0;
 }
 

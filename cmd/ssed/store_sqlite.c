@@ -504,6 +504,7 @@ static void *writer_main(void *arg)
 					wait = s->fill_at - now;
 				if(s->busy && wait > SQ_FILL_US)
 					wait = SQ_FILL_US;
+				s->wake_at = now + wait;
 				clock_gettime(CLOCK_REALTIME, &until);
 				until.tv_nsec += (long)(wait * 1000u);
 				until.tv_sec += until.tv_nsec / 1000000000L;
@@ -562,8 +563,10 @@ static int sq_append(struct store *st, struct store_ev *ev, size_t n,
 		pthread_mutex_lock(&s->mu);
 		settle(s);
 		/* The writer waits for work, or, when nothing falls due,
-		 * for ever: tell it when a fill now does. */
-		if(s->head || s->pages_set || s->fill_due || (s->fill_at && s->idle && !s->timed))
+		 * for ever, or until its once-a-second look at the age
+		 * limit: tell it when a fill now falls due before that. */
+		if(s->head || s->pages_set || s->fill_due ||
+		   (s->fill_at && s->idle && (!s->timed || s->wake_at > s->fill_at)))
 			pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		return STORE_OK;

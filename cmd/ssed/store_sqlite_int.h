@@ -125,6 +125,7 @@ struct sq {
 	int stop, started, pages_set;
 	int idle;               /* the writer waits on cv: appends signal it */
 	int timed;              /* ... with a timeout (else only a signal wakes it) */
+	uint64_t wake_at;       /* ... which ends then (mono_us) */
 	int busy;               /* a round is running (writer or an appender) */
 	uint64_t trim_at;       /* queued trims go alone from then (mono_us) */
 	unsigned pages_extra;

@@ -650,6 +650,16 @@ void hub_stats(struct hub *h, struct hub_stats *st)
 	pthread_mutex_unlock(&h->mu);
 }
 
+uint64_t hub_gone(struct hub *h)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&h->mu);
+	n = h->gone;
+	pthread_mutex_unlock(&h->mu);
+	return n;
+}
+
 size_t hub_subscribers(struct hub *h)
 {
 	size_t n;

@@ -331,4 +331,7 @@ void hub_stats(struct hub *h, struct hub_stats *st);
 /* hub_subscribers - the number of subscribers now. */
 size_t hub_subscribers(struct hub *h);
 
+/* hub_gone - how many subscribers have left since hub_new. */
+uint64_t hub_gone(struct hub *h);
+
 #endif

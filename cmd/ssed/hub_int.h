@@ -86,6 +86,7 @@ struct hub {
 	pthread_cond_t empty;
 	struct hub_config cfg;
 	size_t ring_cap;                /* max(history, RING_MIN) */
+	uint64_t gone;                  /* subscribers that have left, ever */
 	struct topic **tab;
 	size_t tabsize;
 	struct topic *lru, *lru_tail;   /* every topic, most recently used first */

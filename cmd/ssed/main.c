@@ -219,20 +219,28 @@ static double mono_now(void)
 
 /*
  * After a storm of disconnects glibc keeps the freed connection memory in
- * its arenas; hand it back to the system once the streams are gone.
+ * its arenas; hand it back to the system once the streams are gone: when
+ * 256 or more have left since the last trim (counted by the hub, so that
+ * streams that came and went within one tick count too). A stream leaves
+ * the hub a moment before its socket and buffers are freed, so the trim
+ * is done again at the next TRIM_AGAIN ticks.
  */
-static void trim_after_drop(struct hub *hub, size_t *high)
-{
-	size_t now = hub_subscribers(hub);
+#define TRIM_AGAIN 2
 
-	if(now > *high)
-		*high = now;
-	if(*high - now < 256)
+static void trim_after_drop(struct hub *hub, uint64_t *last, int *again)
+{
+	uint64_t gone = hub_gone(hub);
+
+	if(gone - *last >= 256) {
+		*last = gone;
+		*again = TRIM_AGAIN + 1;
+	}
+	if(*again == 0)
 		return;
+	(*again)--;
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
-	*high = now;
 }
 
 /* Wakes once a second, or once per heartbeat when that is shorter. */
@@ -243,7 +251,8 @@ static void *ticker_main(void *arg)
 	double next_hb = mono_now() + a->heartbeat;
 	long long ns = (long long)(every * 1e9);
 	struct timespec ts;
-	size_t high = 0;
+	uint64_t last = 0;
+	int again = 0;
 
 	pthread_mutex_lock(&tick_mu);
 	while(!tick_stop) {
@@ -266,7 +275,7 @@ static void *ticker_main(void *arg)
 			hub_heartbeat(a->hub);
 		}
 		hub_expire(a->hub);  /* --history-age; nothing to do without it */
-		trim_after_drop(a->hub, &high);
+		trim_after_drop(a->hub, &last, &again);
 		pthread_mutex_lock(&tick_mu);
 	}
 	pthread_mutex_unlock(&tick_mu);

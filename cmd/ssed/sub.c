@@ -300,6 +300,7 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s)
 		pace__reader_moved(h, s->cur[i].t);
 		topic__maybe_drop(h, s->cur[i].t, 0);
 	}
+	h->gone++;
 	if(--h->st.subscribers == 0)
 		pthread_cond_broadcast(&h->empty);
 	pthread_mutex_unlock(&h->mu);
